@@ -1,0 +1,5 @@
+import sys
+
+from amqpd.cli import main
+
+sys.exit(main())

@@ -1,0 +1,105 @@
+"""The ``amqpd`` command: run the broker in the foreground."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+
+import trio
+
+from amqpd import __version__
+from amqpd.config import BrokerConfig, ConfigError, load_toml
+from amqpd.server.server import PortInUseError, Server
+
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="amqpd", description="An AMQP 0-9-1 message broker that RabbitMQ clients can use."
+    )
+    parser.add_argument("--config", metavar="FILE", help="TOML file with settings")
+    parser.add_argument("--bind", help="address to listen on (default 0.0.0.0)")
+    parser.add_argument("--port", type=int, help="port to listen on (default 5672)")
+    parser.add_argument("--data-dir", help="folder for broker data (default ./amqpd-data)")
+    parser.add_argument("--log-level", choices=LOG_LEVELS, help="default info")
+    parser.add_argument("--version", action="version", version=f"amqpd {__version__}")
+    return parser.parse_args(argv)
+
+
+def build_config(args: argparse.Namespace) -> BrokerConfig:
+    config = load_toml(args.config) if args.config else BrokerConfig()
+    overrides = {
+        key: value
+        for key, value in (
+            ("bind", args.bind),
+            ("port", args.port),
+            ("data_dir", args.data_dir),
+            ("log_level", args.log_level),
+        )
+        if value is not None
+    }
+    config = config.replace(**overrides)
+    if not 0 <= config.port <= 65535:
+        raise ConfigError(f"port {config.port} is out of range (0-65535)")
+    if config.log_level not in LOG_LEVELS:
+        raise ConfigError(f"log_level must be one of {', '.join(LOG_LEVELS)}")
+    return config
+
+
+def prepare_data_dir(path: str) -> Path:
+    data = Path(path)
+    try:
+        data.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ConfigError(f"cannot create data folder {data}: {err.strerror}") from None
+    if not os.access(data, os.R_OK | os.W_OK | os.X_OK):
+        raise ConfigError(f"data folder {data} is not readable and writable")
+    return data
+
+
+async def serve(config: BrokerConfig) -> None:
+    server = Server(config)
+    await server.bind()  # outside the nursery, so a taken port is a plain error
+    async with trio.open_nursery() as nursery:
+        await nursery.start(server.run)
+        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async for signum in signals:
+                logging.getLogger("amqpd").info(
+                    "received %s, shutting down", signal.Signals(signum).name
+                )
+                server.stop()
+                break
+        await server.wait_stopped()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        config = build_config(args)
+        prepare_data_dir(config.data_dir)
+    except ConfigError as err:
+        print(f"amqpd: {err}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=config.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        trio.run(serve, config)
+    except PortInUseError as err:
+        print(
+            f"amqpd: port {err.port} on {err.bind} is already in use "
+            "(another broker?); choose another with --port",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,120 @@
+"""Broker configuration: embedded defaults, a TOML file, then command-line flags."""
+
+from __future__ import annotations
+
+import dataclasses
+import platform
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from amqpd import __version__
+from amqpd.wire.connection import ConnectionSettings
+
+
+class ConfigError(Exception):
+    """A configuration problem, worded for the person running the broker."""
+
+
+@dataclass(frozen=True)
+class BrokerConfig:
+    bind: str = "0.0.0.0"
+    port: int = 5672
+    data_dir: str = "amqpd-data"
+    log_level: str = "info"
+    default_user: str = "guest"
+    default_pass: str = "guest"
+    vhosts: tuple[str, ...] = ("/",)
+    heartbeat: int = 60
+    frame_max: int = 131072
+    channel_max: int = 2047
+    handshake_timeout: float = 10.0
+    # A connection whose unsent output passes this many bytes is not read from
+    # until its client catches up, so a stalled reader cannot grow our memory.
+    max_connection_output: int = 4 * 1024 * 1024
+    product: str = "amqpd"
+    version: str = __version__
+    extra_users: dict[str, str] = field(default_factory=dict)
+
+    def users(self) -> dict[str, str]:
+        return {self.default_user: self.default_pass, **self.extra_users}
+
+    def connection_settings(self) -> ConnectionSettings:
+        return ConnectionSettings(
+            frame_max=self.frame_max,
+            channel_max=self.channel_max,
+            heartbeat=self.heartbeat,
+            handshake_timeout=self.handshake_timeout,
+            server_properties=server_properties(self.product, self.version),
+        )
+
+    def replace(self, **changes: object) -> BrokerConfig:
+        return dataclasses.replace(self, **changes)
+
+
+# The capability keys RabbitMQ advertises; clients look them up before using a feature.
+CAPABILITIES = (
+    "publisher_confirms",
+    "exchange_exchange_bindings",
+    "basic.nack",
+    "consumer_cancel_notify",
+    "connection.blocked",
+    "consumer_priorities",
+    "authentication_failure_close",
+    "per_consumer_qos",
+    "direct_reply_to",
+)
+
+
+def server_properties(product: str, version: str) -> dict:
+    return {
+        "capabilities": {name: True for name in CAPABILITIES},
+        "cluster_name": f"amqpd@{platform.node() or 'localhost'}",
+        "copyright": "Copyright (c) the amqpd authors",
+        "information": "Licensed under the MIT licence. An AMQP 0-9-1 broker in Python.",
+        "platform": f"Python {platform.python_version()}",
+        "product": product,
+        "version": version,
+    }
+
+
+_TYPES = {f.name: f.type for f in dataclasses.fields(BrokerConfig)}
+
+
+def load_toml(path: str | Path, base: BrokerConfig | None = None) -> BrokerConfig:
+    """Read a TOML file over ``base``; unknown keys and wrong types are errors."""
+    try:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    except OSError as err:
+        raise ConfigError(f"cannot read config file {path}: {err.strerror}") from None
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"config file {path} is not valid TOML: {err}") from None
+    changes: dict[str, object] = {}
+    for key, value in data.items():
+        if key == "users":
+            if not isinstance(value, dict) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+            ):
+                raise ConfigError(f"{path}: 'users' must be a table of name = \"password\"")
+            changes["extra_users"] = dict(value)
+            continue
+        if key not in _TYPES or key == "extra_users":
+            raise ConfigError(f"{path}: unknown setting '{key}'")
+        changes[key] = _coerce(path, key, value)
+    return (base or BrokerConfig()).replace(**changes)
+
+
+def _coerce(path: str | Path, key: str, value: object) -> object:
+    expected = _TYPES[key]
+    if expected == "tuple[str, ...]":
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return tuple(value)
+        raise ConfigError(f"{path}: '{key}' must be a list of strings")
+    if expected == "float" and isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if expected == "int" and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if expected == "str" and isinstance(value, str):
+        return value
+    raise ConfigError(f"{path}: '{key}' must be of type {expected}, not {type(value).__name__}")

@@ -1,0 +1,1 @@
+"""The broker model: plain synchronous Python, no I/O."""

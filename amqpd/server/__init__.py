@@ -1,0 +1,1 @@
+"""The thin Trio edge: sockets, tasks and timers around the pure layers."""

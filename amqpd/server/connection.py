@@ -1,0 +1,181 @@
+"""One client connection: the Trio tasks around a wire.Connection.
+
+Three tasks share the state machine. The reader feeds it bytes; the writer
+sends what it produced; the timer calls it when its deadline comes. After every
+change ``_after_change`` hands events to the broker, wakes the writer and moves
+the timer's deadline. The reader stops reading while the unsent output is over
+the configured bound, so a client that does not read cannot make us buffer
+without limit; if it also stops sending, heartbeats (or the close timeout) drop it.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import trio
+
+from amqpd.errors import AMQPError
+from amqpd.model.broker import Broker
+from amqpd.wire.connection import Authority, Connection, ConnectionSettings
+from amqpd.wire.events import (
+    ChannelClosed,
+    ChannelOpened,
+    CommandReceived,
+    ConnectionClosed,
+    ConnectionOpened,
+)
+
+log = logging.getLogger("amqpd.connection")
+
+RECEIVE_SIZE = 65536
+# Once the state machine says the connection is over, how long the last bytes
+# (a connection.close, a protocol header) get to reach the client.
+FLUSH_TIMEOUT = 2.0
+
+
+class ConnectionHandler:
+    def __init__(
+        self,
+        stream: trio.abc.Stream,
+        peer: str,
+        settings: ConnectionSettings,
+        authority: Authority,
+        broker: Broker,
+        max_output: int,
+    ) -> None:
+        self.stream = stream
+        self.peer = peer
+        self.broker = broker
+        self.max_output = max_output
+        self.conn = Connection(settings, authority, trio.current_time())
+        self._data_ready = trio.Event()
+        self._output_drained = trio.Event()
+        self._in_flight = 0
+        self._timer_scope = trio.CancelScope()
+        self._task_scope = trio.CancelScope()
+        self._opened = False
+
+    async def run(self) -> None:
+        log.debug("accepting AMQP connection %s", self.peer)
+        try:
+            with self._task_scope:
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(self._writer)
+                    nursery.start_soon(self._timer)
+                    nursery.start_soon(self._reader)
+                    self._after_change()
+        finally:
+            if not self.conn.transport_closed:
+                self.conn.receive_eof(trio.current_time())
+                self._handle_events()
+            with trio.CancelScope(shield=True):
+                await trio.aclose_forcefully(self.stream)
+            self._log_close()
+
+    def shutdown(self, code: int, detail: str) -> None:
+        """Close from the broker side, e.g. 320 CONNECTION_FORCED at broker stop."""
+        self.conn.close(code, detail)
+        self._after_change()
+
+    @property
+    def output_pending(self) -> int:
+        return self.conn.pending_output + self._in_flight
+
+    # ---- tasks ------------------------------------------------------------------
+
+    async def _reader(self) -> None:
+        while not self.conn.transport_closed:
+            while self.output_pending > self.max_output:
+                self._output_drained = trio.Event()
+                await self._output_drained.wait()
+            try:
+                data = await self.stream.receive_some(RECEIVE_SIZE)
+            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+                data = b""
+            if not data:
+                self.conn.receive_eof(trio.current_time())
+                self._after_change()
+                return
+            self.conn.receive_data(data, trio.current_time())
+            self._after_change()
+
+    async def _writer(self) -> None:
+        while True:
+            await self._data_ready.wait()
+            self._data_ready = trio.Event()
+            data = self.conn.data_to_send()
+            if data:
+                self._in_flight = len(data)
+                try:
+                    await self.stream.send_all(data)
+                except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+                    self.conn.receive_eof(trio.current_time())
+                    self._handle_events()
+                    self._task_scope.cancel()
+                    return
+                finally:
+                    self._in_flight = 0
+                self._output_drained.set()
+            if self.conn.transport_closed and not self.conn.pending_output:
+                self._task_scope.cancel()
+                return
+
+    async def _timer(self) -> None:
+        while True:
+            with self._timer_scope:
+                self._set_timer()
+                await trio.sleep_forever()
+            self._timer_scope = trio.CancelScope()
+            self.conn.handle_timer(trio.current_time())
+            self._after_change()
+
+    # ---- glue -------------------------------------------------------------------
+
+    def _set_timer(self) -> None:
+        deadline = self.conn.get_timer()
+        self._timer_scope.deadline = math.inf if deadline is None else deadline
+
+    def _after_change(self) -> None:
+        self._handle_events()
+        self._data_ready.set()
+        self._set_timer()
+        if self.conn.transport_closed:
+            # Give the last bytes a bounded time to leave, then drop the socket.
+            self._task_scope.deadline = min(
+                self._task_scope.deadline, trio.current_time() + FLUSH_TIMEOUT
+            )
+
+    def _handle_events(self) -> None:
+        while (event := self.conn.next_event()) is not None:
+            try:
+                self._handle_event(event)
+            except AMQPError as err:
+                channel = event.channel if isinstance(event, CommandReceived) else 0
+                self.conn.fail(channel, err)
+
+    def _handle_event(self, event: object) -> None:
+        match event:
+            case ConnectionOpened(user=user, vhost=vhost):
+                self._opened = True
+                self.broker.connection_opened()
+                log.info(
+                    "connection %s opened: user '%s' authenticated, vhost '%s'",
+                    self.peer,
+                    user,
+                    vhost,
+                )
+            case CommandReceived(channel=channel, command=command):
+                self.broker.command(channel, command)
+            case ChannelOpened() | ChannelClosed():
+                pass
+            case ConnectionClosed():
+                self.broker.connection_closed()
+
+    def _log_close(self) -> None:
+        reason = self.conn.close_reason or "closed"
+        user = self.conn.user or "-"
+        if self._opened:
+            log.info("connection %s closed (user '%s'): %s", self.peer, user, reason)
+        else:
+            log.info("connection %s closed before opening (user '%s'): %s", self.peer, user, reason)

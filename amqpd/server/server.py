@@ -1,0 +1,128 @@
+"""The broker process: listeners, the accept loop and graceful shutdown."""
+
+from __future__ import annotations
+
+import errno
+import logging
+import socket
+
+import trio
+
+from amqpd.config import BrokerConfig
+from amqpd.errors import ReplyCode
+from amqpd.model.access import Access
+from amqpd.model.broker import Broker
+from amqpd.server.connection import ConnectionHandler
+
+log = logging.getLogger("amqpd.server")
+
+# Errors accept() raises when the process or system is out of descriptors or
+# buffers; the listener backs off instead of dying.
+_ACCEPT_CAPACITY_ERRNOS = {errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS}
+SHUTDOWN_GRACE = 5.0
+
+
+class PortInUseError(Exception):
+    def __init__(self, bind: str, port: int) -> None:
+        super().__init__(f"port {port} on {bind} is already in use")
+        self.bind, self.port = bind, port
+
+
+class Server:
+    def __init__(self, config: BrokerConfig) -> None:
+        self.config = config
+        self.access = Access(config.users(), config.vhosts)
+        self.broker = Broker()
+        self.settings = config.connection_settings()
+        self.handlers: set[ConnectionHandler] = set()
+        self.port: int | None = None
+        self._stopping = trio.Event()
+        self._stopped = trio.Event()
+        self._listeners: list[trio.SocketListener] = []
+
+    async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        """Listen and serve until ``stop()``; reports the bound port via task_status."""
+        listeners = self._listeners or await self.bind()
+        self.port = listeners[0].socket.getsockname()[1]
+        log.info("amqpd listening on %s:%d", self.config.bind, self.port)
+        try:
+            async with trio.open_nursery() as connections:
+                async with trio.open_nursery() as accepting:
+                    for listener in listeners:
+                        accepting.start_soon(self._accept_loop, listener, connections)
+                    task_status.started(self.port)
+                    await self._stopping.wait()
+                    accepting.cancel_scope.cancel()
+                await self._close_connections(connections)
+        finally:
+            for listener in listeners:
+                with trio.CancelScope(shield=True):
+                    await listener.aclose()
+            self._stopped.set()
+            log.info("amqpd stopped")
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def wait_stopped(self) -> None:
+        await self._stopped.wait()
+
+    async def bind(self) -> list[trio.SocketListener]:
+        """Open the listening sockets; a taken port raises PortInUseError."""
+        self._listeners = await self._open_listeners()
+        return self._listeners
+
+    async def _open_listeners(self) -> list[trio.SocketListener]:
+        host = None if self.config.bind in ("", "*") else self.config.bind
+        try:
+            return await trio.open_tcp_listeners(self.config.port, host=host)
+        except OSError as err:
+            if err.errno == errno.EADDRINUSE:
+                raise PortInUseError(self.config.bind, self.config.port) from None
+            raise
+
+    async def _accept_loop(self, listener: trio.SocketListener, nursery) -> None:
+        while True:
+            try:
+                stream = await listener.accept()
+            except OSError as err:
+                if err.errno in _ACCEPT_CAPACITY_ERRNOS:
+                    log.error("accept failed (%s); backing off", err)
+                    await trio.sleep(0.1)
+                    continue
+                raise
+            nursery.start_soon(self._serve, stream)
+
+    async def _serve(self, stream: trio.SocketStream) -> None:
+        try:
+            stream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            host, port = stream.socket.getpeername()[:2]
+            peer = f"{host}:{port}"
+        except OSError:
+            await trio.aclose_forcefully(stream)
+            return
+        handler = ConnectionHandler(
+            stream,
+            peer,
+            self.settings,
+            self.access,
+            self.broker,
+            self.config.max_connection_output,
+        )
+        self.handlers.add(handler)
+        try:
+            await handler.run()
+        except Exception:
+            # A bug in one connection must not take the broker down with it.
+            log.exception("connection %s failed", peer)
+        finally:
+            self.handlers.discard(handler)
+
+    async def _close_connections(self, nursery) -> None:
+        """Send 320 CONNECTION_FORCED to every client and give them time to close."""
+        for handler in list(self.handlers):
+            handler.shutdown(
+                ReplyCode.CONNECTION_FORCED,
+                "broker forced connection closure with reason 'shutdown'",
+            )
+        nursery.cancel_scope.deadline = trio.current_time() + SHUTDOWN_GRACE
