@@ -1,0 +1,71 @@
+"""Run amqpd inside a test suite.
+
+``BrokerThread`` runs a broker on an ephemeral port of 127.0.0.1, in a background thread with its
+own Trio loop, so synchronous (pika) and asyncio (aio-pika) clients can use it. The pytest
+plugin in ``amqpd.pytest_plugin`` wraps it in the ``amqpd_broker`` fixture.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import trio
+
+from amqpd.config import BrokerConfig
+from amqpd.server.server import Server
+
+
+class BrokerThread:
+    """An amqpd broker serving from a daemon thread until ``stop()``."""
+
+    def __init__(self, config: BrokerConfig | None = None) -> None:
+        self.config = (config or BrokerConfig()).replace(bind="127.0.0.1", port=0)
+        self.host = "127.0.0.1"
+        self.port = 0
+        self._server: Server | None = None
+        self._token: trio.lowlevel.TrioToken | None = None
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="amqpd-broker", daemon=True)
+
+    @property
+    def url(self) -> str:
+        user, password = self.config.default_user, self.config.default_pass
+        return f"amqp://{user}:{password}@{self.host}:{self.port}/%2F"
+
+    def start(self) -> BrokerThread:
+        self._thread.start()
+        if not self._ready.wait(timeout=30):
+            raise RuntimeError("amqpd did not start within 30 s")
+        if self._error is not None:
+            raise RuntimeError("amqpd failed to start") from self._error
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None and self._token is not None and self._thread.is_alive():
+            try:
+                trio.from_thread.run_sync(self._server.stop, trio_token=self._token)
+            except trio.RunFinishedError:
+                pass
+        self._thread.join(timeout=30)
+
+    def __enter__(self) -> BrokerThread:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def _run(self) -> None:
+        try:
+            trio.run(self._main)
+        except BaseException as err:  # reported to start() or lost with the thread
+            self._error = err
+        finally:
+            self._ready.set()
+
+    async def _main(self) -> None:
+        self._token = trio.lowlevel.current_trio_token()
+        self._server = Server(self.config)
+        async with trio.open_nursery() as nursery:
+            self.port = await nursery.start(self._server.run)
+            self._ready.set()

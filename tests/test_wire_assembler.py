@@ -1,0 +1,81 @@
+import pytest
+from pamqp import commands
+
+from amqpd.errors import AMQPConnectionError, ReplyCode
+from amqpd.wire.assembler import CommandAssembler
+from amqpd.wire.codec import ContentHeader
+
+PROPS = b"\x00\x00"
+
+
+def header(size, class_id=60):
+    return ContentHeader(class_id, size, PROPS)
+
+
+def test_plain_method_completes_at_once():
+    cmd = CommandAssembler().method(commands.Basic.Qos(prefetch_count=1))
+    assert isinstance(cmd.method, commands.Basic.Qos) and cmd.header is None
+
+
+def test_publish_header_and_bodies_make_one_command():
+    asm = CommandAssembler()
+    assert asm.method(commands.Basic.Publish(routing_key="k")) is None
+    assert asm.header(header(5)) is None
+    assert asm.body(b"he") is None
+    cmd = asm.body(b"llo")
+    assert cmd.body == b"hello" and cmd.header.body_size == 5
+    assert asm.idle
+
+
+def test_empty_body_completes_at_the_header():
+    asm = CommandAssembler()
+    asm.method(commands.Basic.Publish())
+    cmd = asm.header(header(0))
+    assert cmd.body == b""
+
+
+@pytest.mark.parametrize(
+    "steps",
+    [
+        ["header"],
+        ["body"],
+        ["publish", "method"],
+        ["publish", "body"],
+        ["publish", "header10", "method"],
+        ["publish", "header10", "header10"],
+        ["publish", "header_class50"],
+    ],
+)
+def test_out_of_order_is_unexpected_frame(steps):
+    asm = CommandAssembler()
+    actions = {
+        "publish": lambda: asm.method(commands.Basic.Publish()),
+        "method": lambda: asm.method(commands.Basic.Qos()),
+        "header": lambda: asm.header(header(1)),
+        "header10": lambda: asm.header(header(10)),
+        "header_class50": lambda: asm.header(header(10, class_id=50)),
+        "body": lambda: asm.body(b"x"),
+    }
+    for step in steps[:-1]:
+        actions[step]()
+    with pytest.raises(AMQPConnectionError) as err:
+        actions[steps[-1]]()
+    assert err.value.code == ReplyCode.UNEXPECTED_FRAME
+
+
+def test_body_longer_than_declared_is_refused():
+    asm = CommandAssembler()
+    asm.method(commands.Basic.Publish())
+    asm.header(header(5))
+    with pytest.raises(AMQPConnectionError):
+        asm.body(b"0123456789")
+
+
+def test_properties_stay_raw_until_asked():
+    props = commands.Basic.Properties(content_type="text/plain", headers={"a": 1}, priority=3)
+    raw = props.marshal()
+    h = ContentHeader.parse(b"\x00\x3c\x00\x00" + (7).to_bytes(8, "big") + raw)
+    assert h.raw_properties == raw and h.body_size == 7
+    decoded = h.properties()
+    assert decoded.content_type == "text/plain" and decoded.headers == {"a": 1}
+    assert decoded.priority == 3
