@@ -69,7 +69,12 @@ class AMQPError(Exception):
 
     @property
     def reply_text(self) -> str:
-        return f"{self.code.name} - {self.detail}"[:255]
+        text = f"{self.code.name} - {self.detail}" if self.detail else self.code.name
+        # A shortstr holds 255 bytes; RabbitMQ keeps 252 and marks the cut with "...".
+        encoded = text.encode("utf-8")
+        if len(encoded) > 255:
+            return encoded[:252].decode("utf-8", "ignore") + "..."
+        return text
 
     def with_method(self, class_id: int, method_id: int) -> AMQPError:
         """Name the method at fault, unless the raiser already did."""
@@ -87,3 +92,19 @@ class ChannelError(AMQPError):
 
 class AMQPConnectionError(AMQPError):
     """A hard error: the connection is closed."""
+
+
+class FatalFrameError(AMQPConnectionError):
+    """The byte stream can no longer be framed (oversize frame, bad frame end).
+
+    As RabbitMQ does, the broker sends connection.close, reads nothing more and
+    drops the socket after a short pause, whatever the client answers.
+    """
+
+
+class DropConnection(Exception):
+    """Drop the socket at once without a word, as RabbitMQ does for this fault."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason

@@ -34,26 +34,39 @@ def test_empty_body_completes_at_the_header():
     assert cmd.body == b""
 
 
+EXPECTED_METHOD = "expected method frame, got non method frame instead"
+EXPECTED_HEADER = "expected content header for class 60, got non content header frame instead"
+EXPECTED_BODY = "expected content body, got non content body frame instead"
+
+
 @pytest.mark.parametrize(
-    "steps",
+    "steps, detail, ids",
     [
-        ["header"],
-        ["body"],
-        ["publish", "method"],
-        ["publish", "body"],
-        ["publish", "header10", "method"],
-        ["publish", "header10", "header10"],
-        ["publish", "header_class50"],
+        (["header"], EXPECTED_METHOD, (0, 0)),
+        (["body"], EXPECTED_METHOD, (0, 0)),
+        (["publish", "method"], EXPECTED_HEADER, (60, 40)),
+        (["publish", "body"], EXPECTED_HEADER, (60, 40)),
+        (["publish", "header10", "method"], EXPECTED_BODY, (60, 40)),
+        (["publish", "header10", "header10"], EXPECTED_BODY, (60, 40)),
+        (
+            ["publish", "header_class50"],
+            "expected content header for class 60, got one for class 50 instead",
+            (60, 40),
+        ),
+        (["publish", "header_weight1"], EXPECTED_HEADER, (60, 40)),
+        (["publish", "header0", "body"], EXPECTED_METHOD, (0, 0)),
     ],
 )
-def test_out_of_order_is_unexpected_frame(steps):
+def test_out_of_order_is_unexpected_frame(steps, detail, ids):
     asm = CommandAssembler()
     actions = {
         "publish": lambda: asm.method(commands.Basic.Publish()),
         "method": lambda: asm.method(commands.Basic.Qos()),
         "header": lambda: asm.header(header(1)),
+        "header0": lambda: asm.header(header(0)),
         "header10": lambda: asm.header(header(10)),
         "header_class50": lambda: asm.header(header(10, class_id=50)),
+        "header_weight1": lambda: asm.header(ContentHeader(60, 10, PROPS, weight=1)),
         "body": lambda: asm.body(b"x"),
     }
     for step in steps[:-1]:
@@ -61,14 +74,29 @@ def test_out_of_order_is_unexpected_frame(steps):
     with pytest.raises(AMQPConnectionError) as err:
         actions[steps[-1]]()
     assert err.value.code == ReplyCode.UNEXPECTED_FRAME
+    assert err.value.detail == detail
+    assert (err.value.class_id, err.value.method_id) == ids
 
 
-def test_body_longer_than_declared_is_refused():
+def test_body_longer_than_declared_never_completes_and_blocks_the_next_method():
+    # RabbitMQ accepts the overlong body silently; the message is never
+    # delivered and the next method frame is refused.
     asm = CommandAssembler()
     asm.method(commands.Basic.Publish())
     asm.header(header(5))
-    with pytest.raises(AMQPConnectionError):
-        asm.body(b"0123456789")
+    assert asm.body(b"0123456789") is None
+    assert asm.body(b"more") is None
+    with pytest.raises(AMQPConnectionError) as err:
+        asm.method(commands.Basic.Qos())
+    assert err.value.detail == EXPECTED_BODY
+
+
+def test_empty_body_frame_is_accepted():
+    asm = CommandAssembler()
+    asm.method(commands.Basic.Publish())
+    asm.header(header(3))
+    assert asm.body(b"") is None
+    assert asm.body(b"abc").body == b"abc"
 
 
 def test_properties_stay_raw_until_asked():

@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 from pamqp import commands
 from pamqp import frame as pframe
 
-from amqpd.errors import AMQPConnectionError, ReplyCode
+from amqpd.errors import FatalFrameError, ReplyCode
 from amqpd.wire.frames import (
     FRAME_BODY,
     FRAME_METHOD,
@@ -41,24 +41,34 @@ def test_incomplete_frame_waits_for_more():
 
 def test_oversize_frame_is_refused_from_its_header_alone():
     reader = FrameReader(4096)
-    reader.feed(struct.pack(">BHI", FRAME_BODY, 1, 4096))  # 4096 + 8 > 4096, no payload yet
-    with pytest.raises(AMQPConnectionError) as err:
+    reader.feed(struct.pack(">BHI", FRAME_BODY, 1, 4097))  # no payload yet
+    with pytest.raises(FatalFrameError) as err:
         reader.next_frame()
     assert err.value.code == ReplyCode.FRAME_ERROR
+    assert err.value.reply_text == (
+        "FRAME_ERROR - type 3, all octets = <<>>: {frame_too_large,4097,4088}"
+    )
 
 
-def test_frame_exactly_frame_max_is_accepted():
+def test_payload_of_exactly_frame_max_is_accepted_as_rabbitmq_does():
     reader = FrameReader(4096)
-    reader.feed(struct.pack(">BHI", FRAME_BODY, 1, 4088) + b"x" * 4088 + b"\xce")
-    assert len(reader.next_frame().payload) == 4088
+    reader.feed(struct.pack(">BHI", FRAME_BODY, 1, 4096) + b"x" * 4096 + b"\xce")
+    assert len(reader.next_frame().payload) == 4096
 
 
-def test_bad_frame_end_is_frame_error():
+def test_bad_frame_end_is_fatal_frame_error_quoting_the_payload():
     reader = FrameReader(131072)
-    reader.feed(method_bytes()[:-1] + b"\xcd")
-    with pytest.raises(AMQPConnectionError) as err:
+    qos = pframe.marshal(commands.Basic.Qos(prefetch_count=1), 1)
+    reader.feed(qos[:-1] + b"\xcd")
+    with pytest.raises(FatalFrameError) as err:
         reader.next_frame()
     assert err.value.code == ReplyCode.FRAME_ERROR
+    # Erlang's ~p wraps the term at 80 columns, and RabbitMQ's text keeps the
+    # wrap: this is the text RabbitMQ 3.10 sent for the same frame.
+    assert err.value.reply_text == (
+        "FRAME_ERROR - type 1, all octets = <<0,60,0,10,0,0,0,0,0,1,0>>: "
+        "{invalid_frame_end_marker,\n" + " " * 51 + "205}"
+    )
 
 
 @given(body=st.binary(max_size=20000), frame_max=st.integers(4096, 9000))

@@ -1,8 +1,9 @@
 """Per-channel command assembly: method, then content header, then body frames.
 
-A content-bearing method (basic.publish) must be followed by exactly one content
-header and then body frames adding up to the declared size; anything else in
-between is 505 UNEXPECTED_FRAME, as in RabbitMQ's command assembler.
+A content-bearing method must be followed by exactly one content header and
+then body frames adding up to the declared size. Anything else in between is
+505 UNEXPECTED_FRAME, with RabbitMQ's texts; the error names the pending
+content method (e.g. basic.publish, 60/40), or no method when none is pending.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from pamqp.base import Frame as Method
 from amqpd.errors import AMQPConnectionError, ReplyCode
 from amqpd.wire.codec import ContentHeader, method_ids
 
-# Methods a client sends that carry content.
-_CONTENT_METHODS = frozenset({"Basic.Publish"})
+# The methods AMQP 0-9-1 gives content. Only basic.publish is legal from a
+# client, but the others are assembled too before the channel refuses them.
+CONTENT_METHODS = frozenset({"Basic.Publish", "Basic.Return", "Basic.Deliver", "Basic.GetOk"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,31 +40,27 @@ class CommandAssembler:
     def idle(self) -> bool:
         return self._method is None
 
-    def _expected_class(self) -> int:
-        assert self._method is not None
-        return method_ids(self._method)[0]
-
     def method(self, method: Method) -> Command | None:
         if self._method is not None:
-            if self._header is None:
-                raise _unexpected(
-                    f"expected content header for class {self._expected_class()}, "
-                    "got non content header frame instead"
-                )
-            raise _unexpected("expected content body, got non content body frame instead")
-        if method.name in _CONTENT_METHODS:
+            raise self._unexpected_in_content()
+        if method.name in CONTENT_METHODS:
             self._method = method
             return None
         return Command(method)
 
     def header(self, header: ContentHeader) -> Command | None:
         if self._method is None:
-            raise _unexpected("expected method frame, got non method frame instead")
+            raise _expected_method()
         if self._header is not None:
-            raise _unexpected("expected content body, got non content body frame instead")
-        expected = self._expected_class()
+            raise self._unexpected_in_content()
+        expected = method_ids(self._method)[0]
+        if header.weight != 0:
+            raise self._error(
+                f"expected content header for class {expected}, "
+                "got non content header frame instead"
+            )
         if header.class_id != expected:
-            raise _unexpected(
+            raise self._error(
                 f"expected content header for class {expected}, "
                 f"got one for class {header.class_id} instead"
             )
@@ -75,18 +73,16 @@ class CommandAssembler:
 
     def body(self, payload: bytes) -> Command | None:
         if self._method is None:
-            raise _unexpected("expected method frame, got non method frame instead")
+            raise _expected_method()
         if self._header is None:
-            raise _unexpected(
-                f"expected content header for class {self._expected_class()}, "
-                "got non content header frame instead"
-            )
+            raise self._unexpected_in_content()
+        # Like RabbitMQ, a body running past the declared size is not an error
+        # here: the count goes below zero, the message never completes, and the
+        # next method frame is refused as "expected content body".
         self._remaining -= len(payload)
         if self._remaining < 0:
-            raise AMQPConnectionError(
-                ReplyCode.FRAME_ERROR,
-                "body frame exceeds the size the content header declared",
-            )
+            self._chunks.clear()
+            return None
         self._chunks.append(payload)
         if self._remaining:
             return None
@@ -100,6 +96,21 @@ class CommandAssembler:
         self._method, self._header, self._chunks, self._remaining = None, None, [], 0
         return Command(method, header, body)
 
+    def _unexpected_in_content(self) -> AMQPConnectionError:
+        assert self._method is not None
+        if self._header is None:
+            return self._error(
+                f"expected content header for class {method_ids(self._method)[0]}, "
+                "got non content header frame instead"
+            )
+        return self._error("expected content body, got non content body frame instead")
 
-def _unexpected(detail: str) -> AMQPConnectionError:
-    return AMQPConnectionError(ReplyCode.UNEXPECTED_FRAME, detail)
+    def _error(self, detail: str) -> AMQPConnectionError:
+        assert self._method is not None
+        return AMQPConnectionError(ReplyCode.UNEXPECTED_FRAME, detail, *method_ids(self._method))
+
+
+def _expected_method() -> AMQPConnectionError:
+    return AMQPConnectionError(
+        ReplyCode.UNEXPECTED_FRAME, "expected method frame, got non method frame instead"
+    )

@@ -13,16 +13,12 @@ from dataclasses import dataclass
 from pamqp import commands, decode, encode, exceptions
 from pamqp.base import Frame as Method
 
-from amqpd.errors import AMQPConnectionError, ReplyCode
+from amqpd.errors import AMQPConnectionError, DropConnection, ReplyCode
+from amqpd.wire.erlang import binary_w, frame_error_text
 from amqpd.wire.frames import FRAME_HEADER, FRAME_METHOD, frame
 
 _METHOD_INDEX = struct.Struct(">HH")
 _HEADER_FIXED = struct.Struct(">HHQ")
-
-# Classes AMQP 0-9-1 defines, by id; a class id outside this set is unknown.
-KNOWN_CLASSES = frozenset({10, 20, 40, 50, 60, 85, 90})
-# The only class that carries content in AMQP 0-9-1.
-BASIC_CLASS = 60
 
 
 def method_ids(method: Method) -> tuple[int, int]:
@@ -30,30 +26,59 @@ def method_ids(method: Method) -> tuple[int, int]:
 
 
 def decode_method(payload: bytes) -> Method:
-    """Decode a method frame's payload; malformed input is a connection error."""
+    """Decode a method frame's payload with RabbitMQ's verdicts on bad input.
+
+    Too short to name a method: 501 unknown_frame. An unknown class or method id:
+    RabbitMQ's reader dies and the socket drops without a word, so we drop too.
+    Arguments that do not decode exactly (short, trailing bytes): 501 cannot decode.
+    """
     if len(payload) < 4:
-        raise AMQPConnectionError(ReplyCode.FRAME_ERROR, "method frame too short")
+        raise AMQPConnectionError(
+            ReplyCode.FRAME_ERROR, frame_error_text(FRAME_METHOD, payload, "unknown_frame")
+        )
     class_id, method_id = _METHOD_INDEX.unpack_from(payload)
     cls = commands.INDEX_MAPPING.get((class_id << 16) | method_id)
     if cls is None:
-        if class_id not in KNOWN_CLASSES:
-            raise AMQPConnectionError(
-                ReplyCode.NOT_IMPLEMENTED, f"unknown class id {class_id}", class_id, method_id
-            )
-        raise AMQPConnectionError(
-            ReplyCode.COMMAND_INVALID, f"unknown method id {method_id}", class_id, method_id
-        )
+        raise DropConnection(f"unknown method id {{{class_id},{method_id}}}")
     method = cls()
+    args = payload[4:]
     try:
-        method.unmarshal(payload[4:])
-    except (struct.error, ValueError, IndexError, exceptions.PAMQPException, UnicodeDecodeError):
+        _unmarshal_exact(method, args)
+    except UnicodeDecodeError:
+        raise AMQPConnectionError(ReplyCode.FRAME_ERROR, "Malformed UTF-8 in shortstr") from None
+    except (struct.error, ValueError, IndexError, TypeError, exceptions.PAMQPException):
         raise AMQPConnectionError(
-            ReplyCode.FRAME_ERROR,
-            f"cannot decode {cls.name}",
-            class_id,
-            method_id,
+            ReplyCode.FRAME_ERROR, f"cannot decode {binary_w(args)}", class_id, method_id
         ) from None
     return method
+
+
+def _unmarshal_exact(method: Method, data: bytes) -> None:
+    """pamqp's field walk, but every octet must be used: short or long input is an error.
+
+    pamqp slices without checking lengths, so a truncated string decodes short
+    instead of failing; tracking the position catches that and trailing bytes.
+    """
+    pos, bit_index, in_bits = 0, 0, False
+    for name in method.__slots__:
+        kind = method.amqp_type(name)
+        if in_bits and (kind != "bit" or bit_index == 8):
+            pos, bit_index, in_bits = pos + 1, 0, False
+        if kind == "bit":
+            if pos >= len(data):
+                raise ValueError("truncated bit field")
+            value = bool(data[pos] & (1 << bit_index))
+            bit_index, in_bits = bit_index + 1, True
+        else:
+            used, value = decode.by_type(data[pos:], kind)
+            pos += used
+            if pos > len(data):
+                raise ValueError("truncated field")
+        setattr(method, name, value)
+    if in_bits:
+        pos += 1
+    if pos != len(data):
+        raise ValueError("trailing octets")
 
 
 def encode_method(channel: int, method: Method) -> bytes:
@@ -67,13 +92,16 @@ class ContentHeader:
     class_id: int
     body_size: int
     raw_properties: bytes
+    weight: int = 0
 
     @classmethod
     def parse(cls, payload: bytes) -> ContentHeader:
         if len(payload) < _HEADER_FIXED.size + 2:
-            raise AMQPConnectionError(ReplyCode.FRAME_ERROR, "content header frame too short")
-        class_id, _weight, body_size = _HEADER_FIXED.unpack_from(payload)
-        return cls(class_id, body_size, payload[_HEADER_FIXED.size :])
+            raise AMQPConnectionError(
+                ReplyCode.FRAME_ERROR, frame_error_text(FRAME_HEADER, payload, "unknown_frame")
+            )
+        class_id, weight, body_size = _HEADER_FIXED.unpack_from(payload)
+        return cls(class_id, body_size, payload[_HEADER_FIXED.size :], weight)
 
     def properties(self) -> commands.Basic.Properties:
         """Decode the properties: only for features that must read them."""
@@ -90,9 +118,6 @@ class ContentHeader:
         props = commands.Basic.Properties()
         props.unmarshal(flags, data[offset:])
         return props
-
-    def with_body_size(self, body_size: int) -> ContentHeader:
-        return ContentHeader(self.class_id, body_size, self.raw_properties)
 
     def encode(self, channel: int) -> bytes:
         """The header frame for a delivery, reusing the publisher's property bytes."""

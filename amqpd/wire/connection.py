@@ -1,18 +1,26 @@
 """The connection state machine: bytes and time in; events, bytes and a deadline out.
 
-Rules this module keeps:
+Rules this module keeps (each as RabbitMQ 3.10 behaves):
 
-* It never touches a socket or a clock. The shell feeds it received bytes with
-  ``receive_data(data, now)``, calls ``handle_timer(now)`` when ``get_timer()``
-  is due, sends whatever ``data_to_send()`` returns, and closes the transport
-  once ``transport_closed`` is true and the outgoing bytes are flushed.
-* Connection states advance in one direction only (see ``_EXPECTED``): a
-  method the current state does not expect is a protocol error, never ignored.
-* Every fault becomes an ``AMQPError`` and is turned into ``channel.close``
-  (soft) or ``connection.close`` (hard) in exactly one place: ``fail()``.
-* After the broker sent ``channel.close`` the channel ignores every frame but
-  ``channel.close`` and ``channel.close-ok``; after it sent ``connection.close``
-  the connection ignores everything but ``connection.close(-ok)``.
+* It never touches a socket or a clock. The shell feeds it ``receive_data(data,
+  now)``, calls ``handle_timer(now)`` when ``get_timer()`` is due, sends what
+  ``data_to_send()`` returns, and closes the transport once ``transport_closed``
+  is true and the output is flushed.
+* States only move forward, along the table below. A method the state does
+  not expect is a protocol error, never ignored.
+* Every fault is an ``AMQPError`` turned into a reply in one place, ``fail()``:
+  a ``channel.close`` for a ``ChannelError`` on an open channel, otherwise a
+  ``connection.close``. Before tune-ok a fault gets no reply at all: the socket
+  is dropped after ``error_close_delay`` (RabbitMQ does this to slow down
+  password guessing). A fault that breaks framing gets ``connection.close``,
+  then nothing more is read and the socket is dropped after that delay.
+* After the broker sends ``connection.close`` (or answers the client's) it
+  only listens for ``connection.close`` / ``close-ok``; after it sends
+  ``channel.close`` that channel only listens for ``channel.close`` /
+  ``close-ok`` (content is still assembled, so framing rules still hold).
+* Heartbeats: one is sent every ``heartbeat / 2`` s if nothing else was; the
+  peer is checked every ``heartbeat`` s and dropped, without a frame, at the
+  second check in a row that finds nothing received.
 """
 
 from __future__ import annotations
@@ -26,10 +34,18 @@ from typing import Protocol
 from pamqp import commands
 from pamqp.base import Frame as Method
 
-from amqpd.errors import AMQPConnectionError, AMQPError, ChannelError, ReplyCode
+from amqpd.errors import (
+    AMQPConnectionError,
+    AMQPError,
+    ChannelError,
+    DropConnection,
+    FatalFrameError,
+    ReplyCode,
+)
 from amqpd.wire import auth
-from amqpd.wire.assembler import Command, CommandAssembler
+from amqpd.wire.channel import Channel, ChannelState
 from amqpd.wire.codec import ContentHeader, decode_method, encode_method, method_ids
+from amqpd.wire.erlang import frame_error_text, octets_snippet
 from amqpd.wire.events import (
     ChannelClosed,
     ChannelOpened,
@@ -53,6 +69,10 @@ from amqpd.wire.frames import (
 log = logging.getLogger("amqpd.wire")
 
 PROTOCOL_HEADER = b"AMQP\x00\x00\x09\x01"
+# RabbitMQ also takes the AMQP 0-9 header for 0-9-1.
+ACCEPTED_HEADERS = frozenset({PROTOCOL_HEADER, b"AMQP\x01\x01\x00\x09"})
+# The longest wait for connection.close-ok, and the wait when heartbeats are off.
+MAX_CLOSE_WAIT = 30.0
 
 
 class Authority(Protocol):
@@ -71,8 +91,8 @@ class ConnectionSettings:
     channel_max: int = 2047
     heartbeat: int = 60
     handshake_timeout: float = 10.0
-    # How long to wait for connection.close-ok before dropping the socket.
-    close_timeout: float = 3.0
+    # The pause before dropping a connection after a handshake or framing fault.
+    error_close_delay: float = 3.0
     server_properties: dict = field(default_factory=dict)
 
 
@@ -82,27 +102,27 @@ class State(enum.Enum):
     AWAIT_TUNE_OK = "tuning"
     AWAIT_OPEN = "opening"
     OPEN = "running"
-    CLOSING = "closing"
+    CLOSING = "closing"  # close sent or answered: only close / close-ok matter now
+    LINGER = "lingering"  # nothing more is read; the socket drops at the deadline
     CLOSED = "closed"
 
 
-# The connection-class method each handshake state waits for.
-_EXPECTED = {
-    State.AWAIT_START_OK: "Connection.StartOk",
-    State.AWAIT_TUNE_OK: "Connection.TuneOk",
-    State.AWAIT_OPEN: "Connection.Open",
+# Where each state may go. A transition not listed is a bug, not a client fault.
+_TRANSITIONS = {
+    State.AWAIT_HEADER: {State.AWAIT_START_OK, State.CLOSED},
+    State.AWAIT_START_OK: {State.AWAIT_TUNE_OK, State.CLOSING, State.LINGER, State.CLOSED},
+    State.AWAIT_TUNE_OK: {State.AWAIT_OPEN, State.LINGER, State.CLOSED},
+    State.AWAIT_OPEN: {State.OPEN, State.CLOSING, State.LINGER, State.CLOSED},
+    State.OPEN: {State.CLOSING, State.LINGER, State.CLOSED},
+    State.CLOSING: {State.CLOSED},
+    State.LINGER: {State.CLOSED},
+    State.CLOSED: set(),
 }
-
-
-class ChannelState(enum.Enum):
-    OPEN = "open"
-    CLOSING = "closing"  # the broker sent channel.close and waits for close-ok
-
-
-@dataclass
-class _Channel:
-    state: ChannelState = ChannelState.OPEN
-    assembler: CommandAssembler = field(default_factory=CommandAssembler)
+_HANDSHAKE = frozenset(
+    {State.AWAIT_HEADER, State.AWAIT_START_OK, State.AWAIT_TUNE_OK, State.AWAIT_OPEN}
+)
+# Before tune-ok RabbitMQ answers no fault: it drops the socket after a pause.
+_SILENT = frozenset({State.AWAIT_START_OK, State.AWAIT_TUNE_OK})
 
 
 class Connection:
@@ -110,46 +130,48 @@ class Connection:
         self.settings = settings
         self._authority = authority
         self.state = State.AWAIT_HEADER
-        self._header_buffer = bytearray()
-        self._reader = FrameReader(settings.frame_max)
+        self._now = now
+        self._header = bytearray()
+        # Until tune-ok the peer gets the protocol's minimum frame size.
+        self._reader = FrameReader(FRAME_MIN_SIZE)
         self._out = bytearray()
         self._events: deque[Event] = deque()
-        self._channels: dict[int, _Channel] = {}
-        self._handshake_deadline = now + settings.handshake_timeout
-        self._close_deadline: float | None = None
-        self._last_received = now
-        self._last_sent = now
-        self._now = now
-        self.frame_max = settings.frame_max
+        self._channels: dict[int, Channel] = {}
+        self._deadline: float | None = now + settings.handshake_timeout
+        self.frame_max = FRAME_MIN_SIZE
         self.channel_max = settings.channel_max
         self.heartbeat = 0
+        self._next_send_check = self._next_recv_check = 0.0
+        self._sent_since_check = self._received_since_check = False
+        self._missed_checks = 0
         self.user: str | None = None
         self.vhost: str | None = None
         self.client_properties: dict = {}
         self.close_reason: str | None = None
-        self.transport_closed = False
         self._opened = False
         self._released = False
+
+    @property
+    def transport_closed(self) -> bool:
+        return self.state is State.CLOSED
 
     # ---- inputs -------------------------------------------------------------------
 
     def receive_data(self, data: bytes, now: float) -> None:
         self._now = now
-        if self.transport_closed or not data:
+        if not data or self.state in (State.CLOSED, State.LINGER):
             return
-        self._last_received = now
+        self._received_since_check = True
         if self.state is State.AWAIT_HEADER:
             data = self._receive_protocol_header(data)
             if not data:
                 return
         self._reader.feed(data)
-        while not self.transport_closed:
+        while self.state not in (State.CLOSED, State.LINGER):
             try:
                 raw = self._reader.next_frame()
-            except AMQPError as err:
+            except FatalFrameError as err:
                 self.fail(0, err)
-                # The stream is no longer framed: nothing more can be read from it.
-                self._reader = FrameReader(self.frame_max)
                 return
             if raw is None:
                 return
@@ -157,37 +179,33 @@ class Connection:
                 self._handle_frame(raw)
             except AMQPError as err:
                 self.fail(raw.channel, err)
+            except DropConnection as drop:
+                self._terminate(drop.reason)
             except Exception:
                 # A bug must cost this connection, not the broker: close it with 541.
                 log.exception("internal error handling a frame on channel %d", raw.channel)
-                self.fail(0, AMQPConnectionError(ReplyCode.INTERNAL_ERROR, "internal error"))
+                self.fail(0, AMQPConnectionError(ReplyCode.INTERNAL_ERROR, ""))
 
     def receive_eof(self, now: float) -> None:
-        """The peer closed its side (or the socket broke)."""
+        """The peer closed its side, or the socket broke."""
         self._now = now
-        if self.state is State.OPEN or self.state is State.AWAIT_OPEN:
+        if self.state is State.OPEN:
             self._terminate("client unexpectedly closed TCP connection")
         else:
-            self._terminate(self.close_reason or "connection closed by client during handshake")
+            self._terminate(self.close_reason or "client closed the connection")
 
     def handle_timer(self, now: float) -> None:
         self._now = now
-        if self.transport_closed:
+        if self.state is State.CLOSED:
             return
-        if self._close_deadline is not None:
-            if now >= self._close_deadline:
-                self._terminate(self.close_reason or "timed out waiting for connection.close-ok")
-            return
-        if self.state in _HANDSHAKE_STATES:
-            if now >= self._handshake_deadline:
+        if self._deadline is not None and now >= self._deadline:
+            if self.state in _HANDSHAKE:
                 self._terminate("handshake timeout")
+            else:
+                self._terminate(self.close_reason or "closed")
             return
-        if self.heartbeat:
-            if now >= self._last_received + 2 * self.heartbeat:
-                self._terminate(f"missed heartbeats from client, timeout: {self.heartbeat}s")
-                return
-            if now >= self._last_sent + self.heartbeat:
-                self._write(HEARTBEAT_FRAME)
+        if self.heartbeat and self.state in (State.AWAIT_OPEN, State.OPEN):
+            self._check_heartbeats(now)
 
     # ---- outputs ------------------------------------------------------------------
 
@@ -205,15 +223,12 @@ class Connection:
 
     def get_timer(self) -> float | None:
         """The earliest time at which ``handle_timer`` has something to do."""
-        if self.transport_closed:
+        if self.state is State.CLOSED:
             return None
-        if self._close_deadline is not None:
-            return self._close_deadline
-        if self.state in _HANDSHAKE_STATES:
-            return self._handshake_deadline
-        if self.heartbeat:
-            return min(self._last_received + 2 * self.heartbeat, self._last_sent + self.heartbeat)
-        return None
+        times = [] if self._deadline is None else [self._deadline]
+        if self.heartbeat and self.state in (State.AWAIT_OPEN, State.OPEN):
+            times += [self._next_send_check, self._next_recv_check]
+        return min(times) if times else None
 
     # ---- what the broker asks of the connection -----------------------------------
 
@@ -235,27 +250,29 @@ class Connection:
 
     def close(self, code: int, detail: str, class_id: int = 0, method_id: int = 0) -> None:
         """Close the connection from the broker's side (for example at shutdown)."""
+        if self.state in _HANDSHAKE:
+            self._terminate(f"{ReplyCode(code).name} - {detail}")
+            return
         self.fail(0, AMQPConnectionError(code, detail, class_id, method_id))
 
     def fail(self, channel: int, error: AMQPError) -> None:
         """The one place an error becomes a channel.close or a connection.close."""
-        if self.transport_closed or self.state is State.CLOSING:
+        if self.state in (State.CLOSING, State.LINGER, State.CLOSED):
             return
-        soft = isinstance(error, ChannelError) and channel != 0 and self.state is State.OPEN
-        if soft and self.channel_is_open(channel):
-            ch = self._channels[channel]
-            ch.state = ChannelState.CLOSING
-            ch.assembler = CommandAssembler()
-            self.send_method(
-                channel,
-                commands.Channel.Close(
-                    error.code, error.reply_text, error.class_id, error.method_id
-                ),
-            )
-            self._events.append(ChannelClosed(channel))
+        if self.state in _SILENT:
+            self._linger(error.reply_text)
             return
-        if self.state is State.AWAIT_HEADER:
-            self._terminate(error.reply_text)
+        ch = self._channels.get(channel)
+        if isinstance(error, ChannelError) and ch is not None and channel != 0:
+            if ch.state is ChannelState.OPEN:
+                ch.state = ChannelState.CLOSING
+                self.send_method(
+                    channel,
+                    commands.Channel.Close(
+                        error.code, error.reply_text, error.class_id, error.method_id
+                    ),
+                )
+                self._events.append(ChannelClosed(channel))
             return
         self.send_method(
             0,
@@ -263,58 +280,79 @@ class Connection:
                 error.code, error.reply_text, error.class_id, error.method_id
             ),
         )
-        self._begin_closing(error.reply_text)
+        if isinstance(error, FatalFrameError):
+            self._linger(error.reply_text)
+        else:
+            self._begin_closing(error.reply_text)
 
-    # ---- internals ----------------------------------------------------------------
+    # ---- state changes ------------------------------------------------------------
+
+    def _move(self, state: State) -> None:
+        if state not in _TRANSITIONS[self.state]:
+            raise AssertionError(f"no transition from {self.state} to {state}")
+        self.state = state
 
     def _write(self, data: bytes) -> None:
         self._out += data
-        self._last_sent = self._now
+        self._sent_since_check = True
+
+    def _release(self, reason: str) -> None:
+        """Tell the broker, once, that an opened connection is over."""
+        if self.close_reason is None:
+            self.close_reason = reason
+        if self._opened and not self._released:
+            self._released = True
+            self._events.append(ConnectionClosed(self.close_reason))
 
     def _terminate(self, reason: str) -> None:
         """The connection is over: release it and let the shell drop the socket."""
-        if self.transport_closed:
+        if self.state is State.CLOSED:
             return
-        if self.close_reason is None:
-            self.close_reason = reason
-        self._release_all()
-        self.state = State.CLOSED
-        self._close_deadline = None
-        self.transport_closed = True
+        self._release(reason)
+        self._move(State.CLOSED)
+        self._deadline = None
 
-    def _release_all(self) -> None:
-        """Tell the broker, once, that an opened connection is over."""
-        if self._opened and not self._released:
-            self._released = True
-            self._events.append(ConnectionClosed(self.close_reason or ""))
+    def _linger(self, reason: str) -> None:
+        """Read nothing more and drop the socket after the error pause."""
+        self._release(reason)
+        self._move(State.LINGER)
+        self._deadline = self._now + self.settings.error_close_delay
 
-    def _begin_closing(self, reason: str) -> None:
-        self.close_reason = reason
-        self._release_all()
-        self.state = State.CLOSING
-        self._close_deadline = self._now + self.settings.close_timeout
+    def _begin_closing(self, reason: str, wait: float | None = None) -> None:
+        self._release(reason)
+        self._move(State.CLOSING)
+        if wait is None:
+            wait = min(self.heartbeat or MAX_CLOSE_WAIT, MAX_CLOSE_WAIT)
+        self._deadline = self._now + wait
+
+    def _check_heartbeats(self, now: float) -> None:
+        interval = self.heartbeat
+        while now >= self._next_send_check:
+            if not self._sent_since_check:
+                self._write(HEARTBEAT_FRAME)
+            self._sent_since_check = False
+            self._next_send_check += interval / 2
+        while now >= self._next_recv_check:
+            self._missed_checks = 0 if self._received_since_check else self._missed_checks + 1
+            self._received_since_check = False
+            self._next_recv_check += interval
+            if self._missed_checks >= 2:
+                self._terminate(f"missed heartbeats from client, timeout: {interval}s")
+                return
+
+    # ---- the handshake ------------------------------------------------------------
 
     def _receive_protocol_header(self, data: bytes) -> bytes:
-        need = len(PROTOCOL_HEADER) - len(self._header_buffer)
-        self._header_buffer += data[:need]
-        rest = data[need:]
-        if len(self._header_buffer) < len(PROTOCOL_HEADER):
-            if not PROTOCOL_HEADER.startswith(bytes(self._header_buffer[:4])[:4]):
-                self._refuse_protocol()
+        need = len(PROTOCOL_HEADER) - len(self._header)
+        self._header += data[:need]
+        if len(self._header) < len(PROTOCOL_HEADER):
             return b""
-        if bytes(self._header_buffer) != PROTOCOL_HEADER:
-            self._refuse_protocol()
+        if bytes(self._header) not in ACCEPTED_HEADERS:
+            # AMQP 0-9-1 4.2.2: answer with the header we speak, then close.
+            self._write(PROTOCOL_HEADER)
+            self._terminate(f"unsupported protocol header {bytes(self._header)!r}")
             return b""
-        self._send_start()
-        return rest
-
-    def _refuse_protocol(self) -> None:
-        # AMQP 0-9-1 4.2.2: answer a header we do not speak with the one we do, then close.
-        self._write(PROTOCOL_HEADER)
-        self._terminate(f"bad protocol header {bytes(self._header_buffer)!r}")
-
-    def _send_start(self) -> None:
-        self.state = State.AWAIT_START_OK
+        self._move(State.AWAIT_START_OK)
         self.send_method(
             0,
             commands.Connection.Start(
@@ -325,86 +363,23 @@ class Connection:
                 locales="en_US",
             ),
         )
-
-    def _handle_frame(self, raw: RawFrame) -> None:
-        if raw.type == FRAME_HEARTBEAT:
-            if raw.channel != 0:
-                raise AMQPConnectionError(
-                    ReplyCode.FRAME_ERROR,
-                    f"heartbeat frame on non-zero channel {raw.channel}",
-                )
-            return
-        if self.state is State.CLOSING:
-            self._handle_while_closing(raw)
-            return
-        if raw.channel == 0:
-            self._handle_channel_zero(raw)
-            return
-        if self.state is not State.OPEN:
-            raise AMQPConnectionError(
-                ReplyCode.CHANNEL_ERROR, f"unexpected frame on channel {raw.channel}"
-            )
-        self._handle_channel_frame(raw)
-
-    def _handle_while_closing(self, raw: RawFrame) -> None:
-        if raw.channel != 0 or raw.type != FRAME_METHOD:
-            return
-        try:
-            method = decode_method(raw.payload)
-        except AMQPError:
-            return
-        if isinstance(method, commands.Connection.Close):
-            self.send_method(0, commands.Connection.CloseOk())
-            self._terminate(self.close_reason or "closed")
-        elif isinstance(method, commands.Connection.CloseOk):
-            self._terminate(self.close_reason or "closed")
-
-    def _handle_channel_zero(self, raw: RawFrame) -> None:
-        if raw.type != FRAME_METHOD:
-            raise AMQPConnectionError(
-                ReplyCode.UNEXPECTED_FRAME,
-                "expected method frame, got non method frame on channel 0",
-            )
-        method = decode_method(raw.payload)
-        class_id, method_id = method_ids(method)
-        try:
-            self._handle_connection_method(method)
-        except AMQPError as err:
-            raise err.with_method(class_id, method_id) from None
-
-    def _handle_connection_method(self, method: Method) -> None:
-        if isinstance(method, commands.Connection.Close):
-            self.send_method(0, commands.Connection.CloseOk())
-            self.close_reason = f"client closed: {method.reply_code} {method.reply_text}"
-            self._terminate(self.close_reason)
-            return
-        expected = _EXPECTED.get(self.state)
-        if expected is None or method.name != expected:
-            raise AMQPConnectionError(
-                ReplyCode.COMMAND_INVALID if expected else ReplyCode.UNEXPECTED_FRAME,
-                f"unexpected method in connection state {self.state.value}",
-            )
-        if isinstance(method, commands.Connection.StartOk):
-            self._on_start_ok(method)
-        elif isinstance(method, commands.Connection.TuneOk):
-            self._on_tune_ok(method)
-        elif isinstance(method, commands.Connection.Open):
-            self._on_open(method)
+        return data[need:]
 
     def _on_start_ok(self, method: commands.Connection.StartOk) -> None:
         self.client_properties = method.client_properties or {}
         mechanism = method.mechanism
         if mechanism not in auth.MECHANISMS:
-            raise AMQPConnectionError(
-                ReplyCode.COMMAND_INVALID,
-                f"unknown authentication mechanism '{mechanism}'",
-            )
+            self._linger(f"unknown authentication mechanism '{mechanism}'")
+            return
         credentials = auth.parse_response(mechanism, method.response or b"")
-        if credentials is None or not self._authority.check_password(*credentials):
-            self._refuse_login(mechanism)
+        if credentials is None:
+            self._linger(f"malformed {mechanism} response")
+            return
+        if not self._authority.check_password(*credentials):
+            self._refuse_login(mechanism, credentials[0])
             return
         self.user = credentials[0]
-        self.state = State.AWAIT_TUNE_OK
+        self._move(State.AWAIT_TUNE_OK)
         self.send_method(
             0,
             commands.Connection.Tune(
@@ -414,119 +389,155 @@ class Connection:
             ),
         )
 
-    def _refuse_login(self, mechanism: str) -> None:
-        # RabbitMQ closes with 403 only for clients that say they understand it;
-        # others just see the socket close, as AMQP 0-9-1 prescribes.
-        capabilities = self.client_properties.get("capabilities") or {}
+    def _refuse_login(self, mechanism: str, user: str) -> None:
+        # RabbitMQ explains a refused login only to clients that say they can take
+        # it; others see the socket close, as AMQP 0-9-1 prescribes. Either way
+        # the close comes after the error pause unless the client sends close-ok.
+        self.user = user
         detail = (
             f"Login was refused using authentication mechanism {mechanism}. "
             "For details see the broker logfile."
         )
+        capabilities = self.client_properties.get("capabilities") or {}
         if capabilities.get("authentication_failure_close"):
-            raise AMQPConnectionError(ReplyCode.ACCESS_REFUSED, detail)
-        self._terminate(f"ACCESS_REFUSED - {detail}")
+            self.send_method(
+                0,
+                commands.Connection.Close(
+                    ReplyCode.ACCESS_REFUSED, f"ACCESS_REFUSED - {detail}", 0, 0
+                ),
+            )
+        self._begin_closing(f"ACCESS_REFUSED - {detail}", wait=self.settings.error_close_delay)
 
     def _on_tune_ok(self, method: commands.Connection.TuneOk) -> None:
-        self.frame_max = _negotiate(
+        frame_max = _negotiate(
             "frame_max", FRAME_MIN_SIZE, method.frame_max, self.settings.frame_max
         )
-        self.channel_max = _negotiate(
-            "channel_max", 1, method.channel_max, self.settings.channel_max
-        )
+        channel_max = _negotiate("channel_max", 1, method.channel_max, self.settings.channel_max)
+        self.frame_max, self.channel_max = frame_max, channel_max
+        self._reader.frame_max = frame_max
         self.heartbeat = method.heartbeat
-        self._reader.frame_max = self.frame_max
-        self.state = State.AWAIT_OPEN
+        if self.heartbeat:
+            self._next_send_check = self._now + self.heartbeat / 2
+            self._next_recv_check = self._now + self.heartbeat
+            self._sent_since_check = self._received_since_check = False
+        self._move(State.AWAIT_OPEN)
 
     def _on_open(self, method: commands.Connection.Open) -> None:
         vhost = method.virtual_host
         if not self._authority.vhost_exists(vhost):
             raise AMQPConnectionError(ReplyCode.NOT_ALLOWED, f"vhost {vhost} not found")
         self.vhost = vhost
-        self.state = State.OPEN
+        self._move(State.OPEN)
+        self._deadline = None
         self._opened = True
         self.send_method(0, commands.Connection.OpenOk())
         self._events.append(ConnectionOpened(self.user or "", vhost, self.client_properties))
 
+    # ---- frames -------------------------------------------------------------------
+
+    def _handle_frame(self, raw: RawFrame) -> None:
+        if raw.type not in (FRAME_METHOD, FRAME_HEADER, FRAME_BODY, FRAME_HEARTBEAT):
+            raise AMQPConnectionError(
+                ReplyCode.FRAME_ERROR, frame_error_text(raw.type, raw.payload, "unknown_frame")
+            )
+        if self.state is State.CLOSING:
+            self._handle_while_closing(raw)
+        elif raw.channel == 0:
+            self._handle_channel_zero(raw)
+        elif self.state in _SILENT:
+            raise AMQPConnectionError(ReplyCode.UNEXPECTED_FRAME, "frame before connection.open")
+        elif self.state is State.AWAIT_OPEN or raw.type == FRAME_HEARTBEAT:
+            raise AMQPConnectionError(
+                ReplyCode.UNEXPECTED_FRAME, f"type {raw.type}, {octets_snippet(raw.payload)}"
+            )
+        else:
+            self._handle_channel_frame(raw)
+
+    def _handle_while_closing(self, raw: RawFrame) -> None:
+        if raw.channel != 0 or raw.type != FRAME_METHOD:
+            return
+        try:
+            method = decode_method(raw.payload)
+        except (AMQPError, DropConnection):
+            return
+        if isinstance(method, commands.Connection.Close):
+            self.send_method(0, commands.Connection.CloseOk())
+        elif isinstance(method, commands.Connection.CloseOk):
+            self._terminate(self.close_reason or "closed")
+
+    def _handle_channel_zero(self, raw: RawFrame) -> None:
+        if raw.type == FRAME_HEARTBEAT:
+            if raw.payload:
+                raise AMQPConnectionError(
+                    ReplyCode.FRAME_ERROR, frame_error_text(raw.type, raw.payload, "unknown_frame")
+                )
+            return
+        if raw.type != FRAME_METHOD:
+            raise AMQPConnectionError(
+                ReplyCode.UNEXPECTED_FRAME, f"type {raw.type}, {octets_snippet(raw.payload)}"
+            )
+        try:
+            method = decode_method(raw.payload)
+        except AMQPError as err:
+            # RabbitMQ's reader decodes channel 0 itself and reports any failure as a crash.
+            if self.state in _SILENT:
+                raise
+            raise AMQPConnectionError(ReplyCode.INTERNAL_ERROR, "") from err
+        self._handle_connection_method(method)
+
+    def _handle_connection_method(self, method: Method) -> None:
+        state = self.state
+        if state is State.AWAIT_START_OK and isinstance(method, commands.Connection.StartOk):
+            self._on_start_ok(method)
+        elif state is State.AWAIT_TUNE_OK and isinstance(method, commands.Connection.TuneOk):
+            self._on_tune_ok(method)
+        elif state in _SILENT:
+            self._linger(f"unexpected {method.name} in connection state {state.value}")
+        elif isinstance(method, commands.Connection.Close):
+            self.send_method(0, commands.Connection.CloseOk())
+            self._begin_closing(f"client closed: {method.reply_code} {method.reply_text}")
+        elif state is State.AWAIT_OPEN and isinstance(method, commands.Connection.Open):
+            try:
+                self._on_open(method)
+            except AMQPError as err:
+                raise err.with_method(*method_ids(method)) from None
+        else:
+            raise AMQPConnectionError(
+                ReplyCode.CHANNEL_ERROR,
+                f"unexpected method in connection state {state.value}",
+                *method_ids(method),
+            )
+
     def _handle_channel_frame(self, raw: RawFrame) -> None:
         number = raw.channel
         ch = self._channels.get(number)
-        if ch is not None and ch.state is ChannelState.CLOSING:
-            self._handle_on_closing_channel(number, raw)
-            return
-        if raw.type == FRAME_METHOD:
-            method = decode_method(raw.payload)
-            if ch is None:
-                self._open_channel(number, method)
-                return
-            try:
-                command = ch.assembler.method(method)
-            except AMQPError as err:
-                raise err.with_method(*method_ids(method)) from None
-        elif ch is None:
-            raise AMQPConnectionError(ReplyCode.CHANNEL_ERROR, "expected 'channel.open'")
-        elif raw.type == FRAME_HEADER:
-            command = ch.assembler.header(ContentHeader.parse(raw.payload))
-        elif raw.type == FRAME_BODY:
-            command = ch.assembler.body(raw.payload)
-        else:
-            raise AMQPConnectionError(ReplyCode.FRAME_ERROR, f"unknown frame type {raw.type}")
-        if command is not None:
-            self._dispatch(number, command)
-
-    def _open_channel(self, number: int, method: Method) -> None:
-        if not isinstance(method, commands.Channel.Open):
-            raise AMQPConnectionError(
-                ReplyCode.CHANNEL_ERROR, "expected 'channel.open'", *method_ids(method)
-            )
-        if number > self.channel_max:
-            raise AMQPConnectionError(
-                ReplyCode.NOT_ALLOWED,
-                f"channel number {number} exceeds the negotiated channel_max {self.channel_max}",
-                *method_ids(method),
-            )
-        self._channels[number] = _Channel()
-        self.send_method(number, commands.Channel.OpenOk())
-        self._events.append(ChannelOpened(number))
-
-    def _handle_on_closing_channel(self, number: int, raw: RawFrame) -> None:
-        if raw.type != FRAME_METHOD:
-            return
-        method = decode_method(raw.payload)
-        if isinstance(method, commands.Channel.CloseOk):
-            del self._channels[number]
-        elif isinstance(method, commands.Channel.Close):
-            self.send_method(number, commands.Channel.CloseOk())
-
-    def _dispatch(self, number: int, command: Command) -> None:
-        method = command.method
-        if isinstance(method, commands.Channel.Open):
-            raise AMQPConnectionError(
-                ReplyCode.CHANNEL_ERROR, "second 'channel.open' seen", *method_ids(method)
-            )
-        if isinstance(method, commands.Channel.Close):
-            del self._channels[number]
-            self.send_method(number, commands.Channel.CloseOk())
-            self._events.append(ChannelClosed(number))
-        elif isinstance(method, commands.Channel.CloseOk):
-            # A close-ok for a close the broker never sent: nothing to finish.
-            pass
-        elif isinstance(method, commands.Channel.Flow):
-            if not method.active:
+        if ch is None:
+            if len(self._channels) >= self.channel_max:
                 raise AMQPConnectionError(
-                    ReplyCode.NOT_IMPLEMENTED, "active=false", *method_ids(method)
+                    ReplyCode.NOT_ALLOWED,
+                    f"number of channels opened ({len(self._channels)}) has reached "
+                    f"the negotiated channel_max ({self.channel_max})",
                 )
-            self.send_method(number, commands.Channel.FlowOk(active=True))
-        else:
+            ch = self._channels[number] = Channel()
+        command = ch.feed(raw)
+        if command is None:
+            return
+        reply = ch.handle(command)
+        if reply.send is not None:
+            self.send_method(number, reply.send)
+        if reply.opened:
+            self._events.append(ChannelOpened(number))
+        if reply.closed_by_client:
+            del self._channels[number]
+            self._events.append(ChannelClosed(number))
+        elif reply.finished:
+            del self._channels[number]
+        if reply.for_broker:
             self._events.append(CommandReceived(number, command))
 
 
-_HANDSHAKE_STATES = frozenset(
-    {State.AWAIT_HEADER, State.AWAIT_START_OK, State.AWAIT_TUNE_OK, State.AWAIT_OPEN}
-)
-
-
 def _negotiate(name: str, minimum: int, client: int, server: int) -> int:
-    """Check a tune-ok value as RabbitMQ does: within [minimum, server], 0 = unlimited."""
+    """Check a tune-ok value as RabbitMQ does: within [minimum, server]; 0 means no limit."""
     if client != 0 and client < minimum:
         raise AMQPConnectionError(
             ReplyCode.NOT_ALLOWED,

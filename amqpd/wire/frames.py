@@ -10,7 +10,8 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from amqpd.errors import AMQPConnectionError, ReplyCode
+from amqpd.errors import FatalFrameError, ReplyCode
+from amqpd.wire.erlang import frame_error_text
 
 FRAME_METHOD = 1
 FRAME_HEADER = 2
@@ -38,8 +39,9 @@ class RawFrame:
 class FrameReader:
     """Accumulates bytes and yields complete frames.
 
-    ``frame_max`` bounds a whole frame (header, payload and end octet), as
-    negotiated in connection.tune; 0 means no limit.
+    ``frame_max`` is the negotiated limit; 0 means no limit. Like RabbitMQ, a
+    payload of up to ``frame_max`` octets is accepted (the header and end octet
+    are not counted against it), and the error names ``frame_max - 8``.
     """
 
     def __init__(self, frame_max: int) -> None:
@@ -59,29 +61,24 @@ class FrameReader:
         if len(buf) < HEADER_SIZE:
             return None
         frame_type, channel, size = _HEADER.unpack_from(buf)
-        if self.frame_max and size + FRAME_OVERHEAD > self.frame_max:
-            raise AMQPConnectionError(
+        if self.frame_max and size > self.frame_max:
+            raise FatalFrameError(
                 ReplyCode.FRAME_ERROR,
-                f"type {frame_type}, all octets = <<>>: {{frame_too_large,{size},"
-                f"{self.frame_max - FRAME_OVERHEAD}}}",
+                frame_error_text(
+                    frame_type, b"", ("frame_too_large", size, self.frame_max - FRAME_OVERHEAD)
+                ),
             )
         end = HEADER_SIZE + size
         if len(buf) <= end:
             return None
-        if buf[end] != FRAME_END:
-            raise AMQPConnectionError(
-                ReplyCode.FRAME_ERROR,
-                f"type {frame_type}, first 16 octets = {_erlang_binary(buf[HEADER_SIZE:end][:16])}"
-                f": frame_end_marker_missing",
-            )
         payload = bytes(buf[HEADER_SIZE:end])
+        if buf[end] != FRAME_END:
+            raise FatalFrameError(
+                ReplyCode.FRAME_ERROR,
+                frame_error_text(frame_type, payload, ("invalid_frame_end_marker", buf[end])),
+            )
         del buf[: end + 1]
         return RawFrame(frame_type, channel, payload)
-
-
-def _erlang_binary(data: bytes) -> str:
-    """Render bytes the way Erlang prints a binary, as RabbitMQ's texts show them."""
-    return "<<" + ",".join(str(b) for b in data) + ">>"
 
 
 def frame(frame_type: int, channel: int, payload: bytes) -> bytes:
