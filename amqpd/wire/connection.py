@@ -327,11 +327,6 @@ class Connection:
 
     def _check_heartbeats(self, now: float) -> None:
         interval = self.heartbeat
-        while now >= self._next_send_check:
-            if not self._sent_since_check:
-                self._write(HEARTBEAT_FRAME)
-            self._sent_since_check = False
-            self._next_send_check += interval / 2
         while now >= self._next_recv_check:
             self._missed_checks = 0 if self._received_since_check else self._missed_checks + 1
             self._received_since_check = False
@@ -339,6 +334,11 @@ class Connection:
             if self._missed_checks >= 2:
                 self._terminate(f"missed heartbeats from client, timeout: {interval}s")
                 return
+        while now >= self._next_send_check:
+            if not self._sent_since_check:
+                self._write(HEARTBEAT_FRAME)
+            self._sent_since_check = False
+            self._next_send_check += interval / 2
 
     # ---- the handshake ------------------------------------------------------------
 
@@ -431,6 +431,8 @@ class Connection:
         self._deadline = None
         self._opened = True
         self.send_method(0, commands.Connection.OpenOk())
+        # RabbitMQ's heartbeat sender starts counting after open-ok went out.
+        self._sent_since_check = False
         self._events.append(ConnectionOpened(self.user or "", vhost, self.client_properties))
 
     # ---- frames -------------------------------------------------------------------
