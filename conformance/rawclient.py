@@ -55,11 +55,18 @@ class RawClient:
     def send(self, channel: int, value) -> None:
         self.send_raw(frame.marshal(value, channel))
 
-    def publish(self, channel: int, body: bytes, exchange: str = "", routing_key: str = "",
-                properties: commands.Basic.Properties | None = None) -> None:
+    def publish(
+        self,
+        channel: int,
+        body: bytes,
+        exchange: str = "",
+        routing_key: str = "",
+        properties: commands.Basic.Properties | None = None,
+    ) -> None:
         props = properties or commands.Basic.Properties()
-        data = frame.marshal(commands.Basic.Publish(exchange=exchange, routing_key=routing_key),
-                             channel)
+        data = frame.marshal(
+            commands.Basic.Publish(exchange=exchange, routing_key=routing_key), channel
+        )
         data += frame.marshal(header.ContentHeader(0, len(body), props), channel)
         if body:
             data += frame.marshal(ContentBody(body), channel)
@@ -108,14 +115,21 @@ class RawClient:
         assert isinstance(value, kind), f"expected {kind.__name__}, got {value!r}"
         return channel, value
 
-    def wait_closed(self, timeout: float | None = None) -> None:
-        """Read until the broker closes the socket; anything but EOF fails."""
+    def wait_closed(self, timeout: float | None = None) -> bytes:
+        """Read until the broker closes the socket; returns what came before EOF."""
         deadline = time.monotonic() + (timeout or self.timeout)
         while True:
             try:
                 self._fill(deadline)
             except Closed:
-                return
+                data, self._buffer = self._buffer, b""
+                return data
+
+    def closed_within(self, seconds: float) -> tuple[float, bytes]:
+        """Wait for EOF; returns (seconds it took, bytes received before it)."""
+        started = time.monotonic()
+        data = self.wait_closed(seconds)
+        return time.monotonic() - started, data
 
     def expect_connection_close(self, timeout: float | None = None):
         """Expect connection.close, answer close-ok, then expect the socket to close."""
@@ -133,34 +147,55 @@ class RawClient:
         return close
 
     # ---- the usual conversation ------------------------------------------------
-    def start(self, capabilities: dict | None = None, mechanism: str = "PLAIN",
-              response: bytes | str | None = None, user: str = "guest",
-              password: str = "guest") -> None:
+    def start(
+        self,
+        capabilities: dict | None = None,
+        mechanism: str = "PLAIN",
+        response: bytes | str | None = None,
+        user: str = "guest",
+        password: str = "guest",
+    ) -> None:
         """Send the protocol header and start-ok; leaves the broker's reply unread."""
         self.send_raw(PROTOCOL_HEADER)
         _, start = self.expect(commands.Connection.Start)
         self.server_properties = start.server_properties
         self.start_method = start
         caps = CLIENT_CAPABILITIES if capabilities is None else capabilities
-        props = {"product": "amqpd-conformance", "capabilities": caps} if caps else {
-            "product": "amqpd-conformance"}
-        self.send(0, commands.Connection.StartOk(
-            client_properties=props,
-            mechanism=mechanism,
-            response=response if response is not None else f"\0{user}\0{password}",
-            locale="en_US",
-        ))
+        props = (
+            {"product": "amqpd-conformance", "capabilities": caps}
+            if caps
+            else {"product": "amqpd-conformance"}
+        )
+        self.send(
+            0,
+            commands.Connection.StartOk(
+                client_properties=props,
+                mechanism=mechanism,
+                response=response if response is not None else f"\0{user}\0{password}",
+                locale="en_US",
+            ),
+        )
 
-    def handshake(self, *, user: str = "guest", password: str = "guest", vhost: str = "/",
-                  heartbeat: int = 0, frame_max: int = 131072, channel_max: int | None = None,
-                  ) -> None:
+    def handshake(
+        self,
+        *,
+        user: str = "guest",
+        password: str = "guest",
+        vhost: str = "/",
+        heartbeat: int = 0,
+        frame_max: int = 131072,
+        channel_max: int | None = None,
+    ) -> None:
         self.start(user=user, password=password)
         _, self.tune = self.expect(commands.Connection.Tune)
-        self.send(0, commands.Connection.TuneOk(
-            channel_max=self.tune.channel_max if channel_max is None else channel_max,
-            frame_max=frame_max,
-            heartbeat=heartbeat,
-        ))
+        self.send(
+            0,
+            commands.Connection.TuneOk(
+                channel_max=self.tune.channel_max if channel_max is None else channel_max,
+                frame_max=frame_max,
+                heartbeat=heartbeat,
+            ),
+        )
         self.send(0, commands.Connection.Open(virtual_host=vhost))
         self.expect(commands.Connection.OpenOk)
 
@@ -170,6 +205,7 @@ class RawClient:
         assert got == number
 
     def close_connection(self) -> None:
+        """Close politely; like RabbitMQ's clients, we drop the socket after close-ok."""
         self.send(0, commands.Connection.Close(200, "bye", 0, 0))
         self.expect(commands.Connection.CloseOk)
-        self.wait_closed()
+        self.close()

@@ -1,0 +1,91 @@
+"""Channel lifecycle rules, as a raw client sees them."""
+
+import pytest
+from pamqp import commands
+
+
+def close_of(client):
+    close = client.expect_connection_close(timeout=10)
+    return close.reply_code, close.reply_text, close.class_id, close.method_id
+
+
+def test_open_and_close_many_channels(opened):
+    for number in range(1, 201):
+        opened.open_channel(number)
+    for number in range(1, 201):
+        opened.send(number, commands.Channel.Close(200, "bye", 0, 0))
+        got, _ = opened.expect(commands.Channel.CloseOk)
+        assert got == number
+    opened.open_channel(1)  # numbers are free again
+    opened.close_connection()
+
+
+def test_second_channel_open(opened):
+    opened.open_channel(1)
+    opened.send(1, commands.Channel.Open())
+    assert close_of(opened) == (504, "CHANNEL_ERROR - second 'channel.open' seen", 20, 10)
+
+
+@pytest.mark.parametrize(
+    "method, ids",
+    [(commands.Basic.Qos(), (60, 10)), (commands.Channel.Close(200, "", 0, 0), (20, 40))],
+)
+def test_method_on_a_channel_that_was_never_opened(opened, method, ids):
+    opened.send(1, method)
+    assert close_of(opened) == (504, "CHANNEL_ERROR - expected 'channel.open'", *ids)
+
+
+def test_channel_open_on_channel_zero(opened):
+    opened.send(0, commands.Channel.Open())
+    assert close_of(opened) == (
+        504,
+        "CHANNEL_ERROR - unexpected method in connection state running",
+        20,
+        10,
+    )
+
+
+def test_channel_max_counts_open_channels_not_numbers(raw, broker):
+    raw.handshake(user=broker.user, password=broker.password, vhost=broker.vhost, channel_max=2)
+    raw.open_channel(11)
+    raw.open_channel(65535)
+    raw.send(3, commands.Channel.Open())
+    assert close_of(raw) == (
+        530,
+        "NOT_ALLOWED - number of channels opened (2) has reached the negotiated channel_max (2)",
+        0,
+        0,
+    )
+
+
+def test_channel_flow(opened):
+    opened.open_channel(1)
+    opened.send(1, commands.Channel.Flow(active=True))
+    _, ok = opened.expect(commands.Channel.FlowOk)
+    assert ok.active is True
+    opened.send(1, commands.Channel.Flow(active=False))
+    assert close_of(opened) == (540, "NOT_IMPLEMENTED - active=false", 20, 20)
+
+
+@pytest.mark.parametrize(
+    "method, ids",
+    [
+        (commands.Channel.CloseOk(), (20, 41)),
+        (commands.Basic.QosOk(), (60, 11)),
+        (commands.Connection.TuneOk(2047, 131072, 0), (10, 31)),
+    ],
+)
+def test_methods_only_a_server_sends(opened, method, ids):
+    opened.open_channel(1)
+    opened.send(1, method)
+    assert close_of(opened) == (503, "COMMAND_INVALID - unimplemented method", *ids)
+
+
+def test_connection_close_ok_out_of_turn(opened):
+    opened.send(0, commands.Connection.CloseOk())
+    assert close_of(opened) == (
+        504,
+        "CHANNEL_ERROR - unexpected method in connection state running",
+        10,
+        51,
+    )

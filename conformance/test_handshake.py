@@ -1,0 +1,122 @@
+"""The connection handshake, byte for byte as a raw client sees it."""
+
+import pytest
+from pamqp import commands
+
+from conformance.rawclient import PROTOCOL_HEADER
+
+RABBITMQ_CAPABILITIES = {
+    "publisher_confirms",
+    "exchange_exchange_bindings",
+    "basic.nack",
+    "consumer_cancel_notify",
+    "connection.blocked",
+    "consumer_priorities",
+    "authentication_failure_close",
+    "per_consumer_qos",
+    "direct_reply_to",
+}
+
+
+def test_start_advertises_what_rabbitmq_advertises(raw):
+    raw.send_raw(PROTOCOL_HEADER)
+    _, start = raw.expect(commands.Connection.Start)
+    assert (start.version_major, start.version_minor) == (0, 9)
+    assert start.mechanisms.split() == ["PLAIN", "AMQPLAIN"]
+    assert start.locales == "en_US"
+    props = start.server_properties
+    for key in ("product", "version", "platform", "copyright", "information"):
+        assert isinstance(props[key], str) and props[key], key
+    assert set(props["capabilities"]) == RABBITMQ_CAPABILITIES
+    assert all(value is True for value in props["capabilities"].values())
+
+
+def test_tune_offers_the_default_limits(raw, broker):
+    raw.start(user=broker.user, password=broker.password)
+    _, tune = raw.expect(commands.Connection.Tune)
+    assert (tune.channel_max, tune.frame_max, tune.heartbeat) == (2047, 131072, 60)
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        b"AMQP\x00\x00\x09\x02",
+        b"AMQP\x00\x00\x08\x00",
+        b"HTTP/1.1",
+        b"\x01\x02\x03\x04\x05\x06\x07\x08",
+    ],
+)
+def test_unsupported_protocol_header_gets_ours_then_close(raw, header):
+    raw.send_raw(header)
+    assert raw.read_bytes(8) == PROTOCOL_HEADER
+    assert raw.wait_closed() == b""
+
+
+def test_amqplain_login(raw, broker):
+    user, password = broker.user.encode(), broker.password.encode()
+    table = (
+        b"\x05LOGINS"
+        + len(user).to_bytes(4, "big")
+        + user
+        + b"\x08PASSWORDS"
+        + len(password).to_bytes(4, "big")
+        + password
+    )
+    raw.start(mechanism="AMQPLAIN", response=table.decode("latin-1"))
+    raw.expect(commands.Connection.Tune)
+
+
+def test_bad_password_with_failure_close_capability_gets_403(raw, broker):
+    raw.start(user=broker.user, password="definitely-wrong")
+    close = raw.expect_connection_close()
+    assert (close.reply_code, close.class_id, close.method_id) == (403, 0, 0)
+    assert close.reply_text == (
+        "ACCESS_REFUSED - Login was refused using authentication mechanism PLAIN. "
+        "For details see the broker logfile."
+    )
+
+
+def test_bad_password_without_the_capability_just_closes_the_socket(raw, broker):
+    raw.start(user=broker.user, password="definitely-wrong", capabilities={})
+    _, before_eof = raw.closed_within(10)
+    assert before_eof == b""
+
+
+def test_tune_ok_above_the_offered_frame_max_is_refused_without_a_frame(raw, broker):
+    raw.start(user=broker.user, password=broker.password)
+    _, tune = raw.expect(commands.Connection.Tune)
+    raw.send(0, commands.Connection.TuneOk(tune.channel_max, tune.frame_max + 1, 0))
+    _, before_eof = raw.closed_within(10)
+    assert before_eof == b""
+
+
+def test_unknown_vhost_is_530(raw, broker):
+    raw.start(user=broker.user, password=broker.password)
+    _, tune = raw.expect(commands.Connection.Tune)
+    raw.send(0, commands.Connection.TuneOk(tune.channel_max, tune.frame_max, 0))
+    raw.send(0, commands.Connection.Open(virtual_host="amqpd-no-such-vhost"))
+    close = raw.expect_connection_close()
+    assert (close.reply_code, close.class_id, close.method_id) == (530, 10, 40)
+    assert close.reply_text == "NOT_ALLOWED - vhost amqpd-no-such-vhost not found"
+
+
+def test_channel_open_before_connection_open_is_unexpected_frame(raw, broker):
+    raw.start(user=broker.user, password=broker.password)
+    _, tune = raw.expect(commands.Connection.Tune)
+    raw.send(0, commands.Connection.TuneOk(tune.channel_max, tune.frame_max, 0))
+    raw.send_raw(b"\x01\x00\x01\x00\x00\x00\x05\x00\x14\x00\x0a\x00\xce")
+    close = raw.expect_connection_close()
+    assert (close.reply_code, close.class_id, close.method_id) == (505, 0, 0)
+    assert close.reply_text == "UNEXPECTED_FRAME - type 1, all octets = <<0,20,0,10,0>>"
+
+
+def test_client_close_gets_close_ok(opened):
+    opened.close_connection()
+
+
+def test_handshake_timeout_drops_a_client_that_never_finishes(raw):
+    raw.send_raw(PROTOCOL_HEADER)
+    raw.expect(commands.Connection.Start)
+    took, before_eof = raw.closed_within(20)
+    assert before_eof == b""
+    assert 8 <= took <= 13  # RabbitMQ's handshake_timeout is 10 s
