@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import signal
@@ -64,17 +65,21 @@ def prepare_data_dir(path: str) -> Path:
 
 async def serve(config: BrokerConfig) -> None:
     server = Server(config)
-    await server.bind()  # outside the nursery, so a taken port is a plain error
-    async with trio.open_nursery() as nursery:
-        await nursery.start(server.run)
-        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+    with contextlib.ExitStack() as catching:
+        # Catch signals before the port opens: whoever starts us may signal as soon
+        # as it can connect, and that must still be a graceful stop.
+        signals = catching.enter_context(trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM))
+        await server.bind()  # outside the nursery, so a taken port is a plain error
+        async with trio.open_nursery() as nursery:
+            await nursery.start(server.run)
             async for signum in signals:
                 logging.getLogger("amqpd").info(
                     "received %s, shutting down", signal.Signals(signum).name
                 )
                 server.stop()
                 break
-        await server.wait_stopped()
+            catching.close()  # as before, a second signal ends the shutdown grace at once
+            await server.wait_stopped()
 
 
 def main(argv: list[str] | None = None) -> int:
