@@ -32,6 +32,8 @@ class BrokerConfig:
     # A connection whose unsent output passes this many bytes is not read from
     # until its client catches up, so a stalled reader cannot grow our memory.
     max_connection_output: int = 4 * 1024 * 1024
+    # The largest message body accepted (RabbitMQ 3.10's default: 128 MiB).
+    max_message_size: int = 128 * 1024 * 1024
     product: str = "amqpd"
     version: str = __version__
     extra_users: dict[str, str] = field(default_factory=dict)

@@ -89,3 +89,19 @@ def test_connection_close_ok_out_of_turn(opened):
         10,
         51,
     )
+
+
+def test_a_closed_channel_ignores_everything_until_close_ok(opened):
+    opened.open_channel(1)
+    # A passive declare of a queue that does not exist is a soft error: the
+    # broker closes the channel, not the connection.
+    opened.send(1, commands.Queue.Declare(queue="amqpd-conformance-missing", passive=True))
+    _, close = opened.expect(commands.Channel.Close)
+    assert (close.reply_code, close.class_id, close.method_id) == (404, 50, 10)
+    assert close.reply_text == "NOT_FOUND - no queue 'amqpd-conformance-missing' in vhost '/'"
+    opened.send(1, commands.Basic.Qos(prefetch_count=1))
+    opened.send(1, commands.Channel.Flow(active=False))
+    opened.send(1, commands.Channel.CloseOk())
+    opened.open_channel(1)
+    opened.send(1, commands.Basic.Qos(prefetch_count=1))
+    opened.expect(commands.Basic.QosOk)

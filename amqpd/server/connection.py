@@ -73,6 +73,32 @@ class ConnectionHandler:
                 await trio.aclose_forcefully(self.stream)
             self._log_close()
 
+    # ---- the Session the broker sees -------------------------------------------
+
+    @property
+    def vhost(self) -> str:
+        return self.conn.vhost or ""
+
+    @property
+    def user(self) -> str:
+        return self.conn.user or ""
+
+    @property
+    def client_properties(self) -> dict:
+        return self.conn.client_properties
+
+    @property
+    def writable(self) -> bool:
+        return self.output_pending < self.max_output
+
+    def send_method(self, channel: int, method) -> None:
+        self.conn.send_method(channel, method)
+        self._data_ready.set()
+
+    def send_content(self, channel: int, method, header, body: bytes) -> None:
+        self.conn.send_content(channel, method, header, body)
+        self._data_ready.set()
+
     def shutdown(self, code: int, detail: str) -> None:
         """Close from the broker side, e.g. 320 CONNECTION_FORCED at broker stop."""
         self.conn.close(code, detail)
@@ -106,6 +132,7 @@ class ConnectionHandler:
             self._data_ready = trio.Event()
             data = self.conn.data_to_send()
             if data:
+                was_writable = self.writable
                 self._in_flight = len(data)
                 try:
                     await self.stream.send_all(data)
@@ -117,6 +144,10 @@ class ConnectionHandler:
                 finally:
                     self._in_flight = 0
                 self._output_drained.set()
+                if not was_writable and self.writable and self._opened:
+                    # Deliveries held back for this slow client may go out now.
+                    self.broker.writable_again(self)
+                    self.broker.flush()
             if self.conn.transport_closed and not self.conn.pending_output:
                 self._task_scope.cancel()
                 return
@@ -153,24 +184,27 @@ class ConnectionHandler:
             except AMQPError as err:
                 channel = event.channel if isinstance(event, CommandReceived) else 0
                 self.conn.fail(channel, err)
+        self.broker.flush()
 
     def _handle_event(self, event: object) -> None:
         match event:
+            case CommandReceived(channel=channel, command=command):
+                self.broker.command(self, channel, command)
+            case ChannelOpened(channel=channel):
+                self.broker.channel_opened(self, channel)
+            case ChannelClosed(channel=channel):
+                self.broker.channel_closed(self, channel)
             case ConnectionOpened(user=user, vhost=vhost):
                 self._opened = True
-                self.broker.connection_opened()
+                self.broker.connection_opened(self)
                 log.info(
                     "connection %s opened: user '%s' authenticated, vhost '%s'",
                     self.peer,
                     user,
                     vhost,
                 )
-            case CommandReceived(channel=channel, command=command):
-                self.broker.command(channel, command)
-            case ChannelOpened() | ChannelClosed():
-                pass
             case ConnectionClosed():
-                self.broker.connection_closed()
+                self.broker.connection_closed(self)
 
     def _log_close(self) -> None:
         reason = self.conn.close_reason or "closed"

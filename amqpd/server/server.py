@@ -32,7 +32,7 @@ class Server:
     def __init__(self, config: BrokerConfig) -> None:
         self.config = config
         self.access = Access(config.users(), config.vhosts)
-        self.broker = Broker()
+        self.broker = Broker(config.vhosts, config.max_message_size)
         self.settings = config.connection_settings()
         self.handlers: set[ConnectionHandler] = set()
         self.port: int | None = None
