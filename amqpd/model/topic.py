@@ -29,6 +29,7 @@ class _Node:
 class TopicTrie:
     def __init__(self) -> None:
         self._root = _Node()
+        self.last_walk = 0  # trie states the last match visited (for tests and stats)
 
     def add(self, pattern: str, destination: Hashable) -> None:
         node = self._root
@@ -85,4 +86,5 @@ class TopicTrie:
             hash_child = node.children.get("#")
             if hash_child is not None:
                 stack.append((hash_child, i))  # "#" may match zero words
+        self.last_walk = len(seen)
         return found
