@@ -88,8 +88,9 @@ def test_requeued_messages_return_ahead_in_original_order(client):
 
 
 def test_prefetch_per_consumer_and_global(client):
-    client.do(1, commands.Basic.Qos(prefetch_count=3, global_=True))
+    # In this order both limits hold (a later global=false would clear the global one).
     client.do(1, commands.Basic.Qos(prefetch_count=2, global_=False))
+    client.do(1, commands.Basic.Qos(prefetch_count=3, global_=True))
     client.do(1, commands.Basic.Consume(queue="q", consumer_tag="a"))
     client.do(1, commands.Basic.Consume(queue="q", consumer_tag="b"))
     client.take()
@@ -219,3 +220,43 @@ def test_immediate_is_not_implemented(client):
     with pytest.raises(AMQPConnectionError) as err:
         client.do(1, commands.Basic.Publish(routing_key="q", immediate=True), b"x")
     assert err.value.reply_text == "NOT_IMPLEMENTED - immediate=true"
+
+
+def test_per_consumer_qos_clears_the_channel_limit_as_in_rabbitmq_3_10(client):
+    client.do(1, commands.Basic.Qos(prefetch_count=3, global_=True))
+    client.do(1, commands.Basic.Qos(prefetch_count=2, global_=False))
+    client.do(1, commands.Basic.Consume(queue="q", consumer_tag="a"))
+    client.do(1, commands.Basic.Consume(queue="q", consumer_tag="b"))
+    client.take()
+    publish(client, *[b"m"] * 10)
+    assert len(client.take(commands.Basic.Deliver)) == 4
+
+
+def test_transaction_publishes_and_acks_only_at_commit(client):
+    publish(client, b"old")
+    client.do(1, commands.Tx.Select())
+    client.do(1, commands.Basic.Get(queue="q"))
+    ((_, ok, _),) = client.take(commands.Basic.GetOk)
+    client.do(1, commands.Basic.Ack(delivery_tag=ok.delivery_tag))
+    publish(client, b"new")
+    client.do(1, commands.Basic.Publish(routing_key="nowhere", mandatory=True), b"lost")
+    assert client.broker.vhosts["/"].queues["q"].message_count == 0
+    assert client.take(commands.Basic.Return) == []
+    client.do(1, commands.Tx.Rollback())
+    assert client.broker.sessions[client].channels[1].unacked  # the ack was rolled back
+    publish(client, b"new")
+    client.do(1, commands.Basic.Ack(delivery_tag=ok.delivery_tag))
+    client.do(1, commands.Basic.Publish(routing_key="nowhere", mandatory=True), b"lost")
+    client.take()
+    client.do(1, commands.Tx.Commit())
+    sent = [type(m).__name__ for _, m, _ in client.take()]
+    assert sent == ["Return", "CommitOk"]
+    assert client.broker.vhosts["/"].queues["q"].message_count == 1
+    assert client.broker.sessions[client].channels[1].unacked == {}
+
+
+def test_confirm_and_tx_modes_exclude_each_other(client):
+    client.do(1, commands.Tx.Select())
+    with pytest.raises(ChannelError) as err:
+        client.do(1, commands.Confirm.Select())
+    assert err.value.reply_text == "PRECONDITION_FAILED - cannot switch from tx to confirm mode"

@@ -39,6 +39,8 @@ class ChannelModel:
         self.prefetch = 0  # basic.qos global=false: the limit each new consumer gets
         self.global_prefetch = 0  # basic.qos global=true: shared by the channel
         self.confirms: Confirms | None = None
+        self.tx: list | None = None  # in tx mode: publishes and settlements awaiting commit
+        self.last_queue: str | None = None  # what an empty queue name stands for
         self.closed = False
 
     def can_deliver(self, consumer: Consumer) -> bool:
@@ -96,7 +98,7 @@ class ChannelModel:
                 consumer.unacked += 1
         return tag
 
-    def settle(self, tag: int, multiple: bool) -> list[Unacked] | None:
+    def settle(self, tag: int, multiple: bool) -> list[tuple[int, Unacked]] | None:
         """Take deliveries off the unacked list; None if ``tag`` is unknown."""
         if multiple:
             if tag == 0:
@@ -109,10 +111,18 @@ class ChannelModel:
             if tag not in self.unacked:
                 return None
             tags = [tag]
-        return [self._release(t) for t in tags]
+        return [(t, self._release(t)) for t in tags]
 
     def settle_all(self) -> list[Unacked]:
         return [self._release(t) for t in list(self.unacked)]
+
+    def restore(self, tag: int, unacked: Unacked) -> None:
+        """Put a settled delivery back (a rolled-back transaction), in tag order."""
+        unacked.queue.unacked += 1
+        if unacked.consumer is not None:
+            unacked.consumer.unacked += 1
+        self.unacked[tag] = unacked
+        self.unacked = dict(sorted(self.unacked.items()))
 
     def _release(self, tag: int) -> Unacked:
         unacked = self.unacked.pop(tag)

@@ -48,18 +48,20 @@ def exchange_delete(broker: Broker, state: SessionState, channel, command: Comma
 def exchange_bind(broker: Broker, state: SessionState, channel, command: Command):
     m = command.method
     vhost = state.vhost
-    vhost.bind_exchange(
-        vhost.exchange(m.destination), vhost.exchange(m.source), m.routing_key, m.arguments or {}
-    )
+    source = vhost.exchange(m.source)  # a missing source is reported first
+    vhost.bind_exchange(vhost.exchange(m.destination), source, m.routing_key, m.arguments or {})
     return commands.Exchange.BindOk()
 
 
 def exchange_unbind(broker: Broker, state: SessionState, channel, command: Command):
     m = command.method
     vhost = state.vhost
-    vhost.unbind_exchange(
-        vhost.exchange(m.destination), vhost.exchange(m.source), m.routing_key, m.arguments or {}
-    )
+    if "" in (m.source, m.destination):
+        raise _default_exchange_refused()
+    source, destination = vhost.exchanges.get(m.source), vhost.exchanges.get(m.destination)
+    # Unbinding what is not there (or from what is not there) is not an error.
+    if source is not None and destination is not None:
+        vhost.unbind_exchange(destination, source, m.routing_key, m.arguments or {})
     return commands.Exchange.UnbindOk()
 
 
@@ -77,6 +79,7 @@ def queue_declare(broker: Broker, state: SessionState, channel, command: Command
         auto_delete=m.auto_delete,
         arguments=m.arguments or {},
     )
+    channel.last_queue = queue.name
     return commands.Queue.DeclareOk(
         queue=queue.name,
         message_count=queue.message_count,
@@ -84,38 +87,57 @@ def queue_declare(broker: Broker, state: SessionState, channel, command: Command
     )
 
 
-def _owned_queue(state: SessionState, name: str):
-    queue = state.vhost.queue(name)
+def _queue_name(channel: ChannelModel, name: str) -> str:
+    """An empty queue name means the queue last declared on this channel."""
+    if name:
+        return name
+    if channel.last_queue is None:
+        raise ChannelError(ReplyCode.NOT_FOUND, "no previously declared queue")
+    return channel.last_queue
+
+
+def _owned_queue(state: SessionState, channel: ChannelModel, name: str):
+    queue = state.vhost.queue(_queue_name(channel, name))
     state.vhost.check_exclusive(queue, state.session)
     return queue
 
 
+def _binding_key(channel: ChannelModel, queue: str, key: str) -> str:
+    # With both the queue and the key empty, the key is the last declared queue's name.
+    return channel.last_queue if not queue and not key and channel.last_queue else key
+
+
 def queue_bind(broker: Broker, state: SessionState, channel, command: Command):
     m = command.method
-    queue = _owned_queue(state, m.queue)
-    state.vhost.bind_queue(
-        queue, state.vhost.exchange(m.exchange), m.routing_key, m.arguments or {}
-    )
+    exchange = state.vhost.exchange(m.exchange)  # a missing exchange is reported first
+    queue = _owned_queue(state, channel, m.queue)
+    key = _binding_key(channel, m.queue, m.routing_key)
+    state.vhost.bind_queue(queue, exchange, key, m.arguments or {})
     return commands.Queue.BindOk()
 
 
 def queue_unbind(broker: Broker, state: SessionState, channel, command: Command):
     m = command.method
-    queue = _owned_queue(state, m.queue)
-    state.vhost.unbind_queue(
-        queue, state.vhost.exchange(m.exchange), m.routing_key, m.arguments or {}
-    )
+    if m.exchange == "":
+        raise _default_exchange_refused()
+    vhost = state.vhost
+    queue = vhost.queues.get(_queue_name(channel, m.queue))
+    exchange = vhost.exchanges.get(m.exchange)
+    # RabbitMQ neither checks exclusivity nor reports anything missing here.
+    if queue is not None and exchange is not None:
+        key = _binding_key(channel, m.queue, m.routing_key)
+        vhost.unbind_queue(queue, exchange, key, m.arguments or {})
     return commands.Queue.UnbindOk()
 
 
 def queue_purge(broker: Broker, state: SessionState, channel, command: Command):
-    queue = _owned_queue(state, command.method.queue)
+    queue = _owned_queue(state, channel, command.method.queue)
     return commands.Queue.PurgeOk(message_count=queue.purge())
 
 
 def queue_delete(broker: Broker, state: SessionState, channel, command: Command):
     m = command.method
-    queue = state.vhost.queues.get(m.queue)
+    queue = state.vhost.queues.get(_queue_name(channel, m.queue))
     if queue is None:
         return commands.Queue.DeleteOk(message_count=0)
     state.vhost.check_exclusive(queue, state.session)
@@ -127,7 +149,7 @@ def queue_delete(broker: Broker, state: SessionState, channel, command: Command)
     return commands.Queue.DeleteOk(message_count=broker.delete_queue(state.vhost, queue))
 
 
-# ---- basic class -----------------------------------------------------------------
+# ---- basic class: publishing -----------------------------------------------------
 
 
 def basic_publish(broker: Broker, state: SessionState, channel: ChannelModel, command: Command):
@@ -149,16 +171,26 @@ def basic_publish(broker: Broker, state: SessionState, channel: ChannelModel, co
         )
     assert command.header is not None
     message = Message(m.exchange, m.routing_key, command.header, command.body)
+    if channel.tx is not None:
+        channel.tx.append(("publish", exchange, message, m.mandatory))
+        return None
     seq = channel.confirms.publish() if channel.confirms is not None else None
-    queues = vhost.route(exchange, message)
-    if not queues and m.mandatory:
+    _route(broker, state, channel, exchange, message, m.mandatory)
+    if seq is not None:
+        broker.confirm(channel, seq)
+    return None
+
+
+def _route(broker: Broker, state, channel: ChannelModel, exchange, message: Message, mandatory):
+    queues = state.vhost.route(exchange, message)
+    if not queues and mandatory:
         state.session.send_content(
             channel.number,
             commands.Basic.Return(
                 reply_code=ReplyCode.NO_ROUTE,
                 reply_text="NO_ROUTE",
-                exchange=m.exchange,
-                routing_key=m.routing_key,
+                exchange=message.exchange,
+                routing_key=message.routing_key,
             ),
             message.header,
             message.body,
@@ -166,14 +198,14 @@ def basic_publish(broker: Broker, state: SessionState, channel: ChannelModel, co
     for queue in queues:
         queue.enqueue(message)
         broker.dispatch(queue)
-    if seq is not None:
-        broker.confirm(channel, seq)
-    return None
+
+
+# ---- basic class: consuming ------------------------------------------------------
 
 
 def basic_consume(broker: Broker, state: SessionState, channel: ChannelModel, command: Command):
     m = command.method
-    queue = _owned_queue(state, m.queue)
+    queue = _owned_queue(state, channel, m.queue)
     tag = m.consumer_tag or names.consumer_tag()
     if tag in channel.consumers:
         raise AMQPConnectionError(ReplyCode.NOT_ALLOWED, f"attempt to reuse consumer tag '{tag}'")
@@ -203,7 +235,7 @@ def basic_cancel(broker: Broker, state: SessionState, channel: ChannelModel, com
 
 def basic_get(broker: Broker, state: SessionState, channel: ChannelModel, command: Command):
     m = command.method
-    queue = _owned_queue(state, m.queue)
+    queue = _owned_queue(state, channel, m.queue)
     entry = queue.pop()
     if entry is None:
         return commands.Basic.GetEmpty()
@@ -211,9 +243,28 @@ def basic_get(broker: Broker, state: SessionState, channel: ChannelModel, comman
     return None
 
 
+def basic_qos(broker: Broker, state: SessionState, channel: ChannelModel, command: Command):
+    m = command.method
+    if m.prefetch_size:
+        raise AMQPConnectionError(
+            ReplyCode.NOT_IMPLEMENTED, f"prefetch_size!=0 ({m.prefetch_size})"
+        )
+    if m.global_:
+        channel.global_prefetch = m.prefetch_count
+    else:
+        # RabbitMQ 3.10: a per-consumer limit also clears the channel-wide one.
+        channel.prefetch = m.prefetch_count
+        channel.global_prefetch = 0
+    _dispatch_consumed(broker, channel, set())
+    return commands.Basic.QosOk()
+
+
+# ---- basic class: settling -------------------------------------------------------
+
+
 def basic_ack(broker: Broker, state: SessionState, channel: ChannelModel, command: Command):
     m = command.method
-    _settle(broker, channel, m.delivery_tag, m.multiple, requeue=None)
+    _settle(broker, channel, m.delivery_tag, m.multiple, requeue=False)
     return None
 
 
@@ -229,36 +280,32 @@ def basic_reject(broker: Broker, state: SessionState, channel: ChannelModel, com
     return None
 
 
-def _settle(broker: Broker, channel: ChannelModel, tag: int, multiple: bool, requeue):
+def _settle(broker: Broker, channel: ChannelModel, tag: int, multiple: bool, requeue: bool):
     settled = channel.settle(tag, multiple)
     if settled is None:
         raise ChannelError(ReplyCode.PRECONDITION_FAILED, f"unknown delivery tag {tag}")
-    queues = {unacked.queue for unacked in settled}
-    if requeue:
-        for unacked in settled:
-            if not unacked.queue.deleted:
-                unacked.queue.requeue(unacked.entry)
-    # Freed prefetch capacity (and requeued messages) may let more go out; a
-    # channel-wide limit frees every queue this channel consumes from.
+    if channel.tx is not None:
+        channel.tx.append(("settle", settled, requeue))
+        return
+    _apply_settlement(broker, channel, settled, requeue)
+
+
+def _apply_settlement(broker: Broker, channel: ChannelModel, settled, requeue: bool):
+    queues = set()
+    for _tag, unacked in settled:
+        queues.add(unacked.queue)
+        if requeue and not unacked.queue.deleted:
+            unacked.queue.requeue(unacked.entry)
+    _dispatch_consumed(broker, channel, queues)
+
+
+def _dispatch_consumed(broker: Broker, channel: ChannelModel, queues: set):
+    """Freed prefetch capacity (or requeued messages) may let more go out; a
+    channel-wide limit frees every queue this channel consumes from."""
     queues.update(consumer.queue for consumer in channel.consumers.values())
     for queue in queues:
         if not queue.deleted:
             broker.dispatch(queue)
-
-
-def basic_qos(broker: Broker, state: SessionState, channel: ChannelModel, command: Command):
-    m = command.method
-    if m.prefetch_size:
-        raise AMQPConnectionError(
-            ReplyCode.NOT_IMPLEMENTED, f"prefetch_size!=0 ({m.prefetch_size})"
-        )
-    if m.global_:
-        channel.global_prefetch = m.prefetch_count
-    else:
-        channel.prefetch = m.prefetch_count
-    for consumer in list(channel.consumers.values()):
-        broker.dispatch(consumer.queue)
-    return commands.Basic.QosOk()
 
 
 def basic_recover(broker: Broker, state: SessionState, channel: ChannelModel, command: Command):
@@ -269,15 +316,21 @@ def basic_recover(broker: Broker, state: SessionState, channel: ChannelModel, co
         if not unacked.queue.deleted:
             unacked.queue.requeue(unacked.entry)
             queues.add(unacked.queue)
-    for queue in queues:
-        broker.dispatch(queue)
+    _dispatch_consumed(broker, channel, queues)
     return commands.Basic.RecoverOk()
 
 
-# ---- confirm ---------------------------------------------------------------------
+def basic_recover_async(broker: Broker, state, channel: ChannelModel, command: Command):
+    basic_recover(broker, state, channel, command)
+    return None
+
+
+# ---- confirm and tx --------------------------------------------------------------
 
 
 def confirm_select(broker: Broker, state: SessionState, channel: ChannelModel, command: Command):
+    if channel.tx is not None:
+        raise ChannelError(ReplyCode.PRECONDITION_FAILED, "cannot switch from tx to confirm mode")
     if channel.confirms is None:
         channel.confirms = Confirms()
     return commands.Confirm.SelectOk()
@@ -286,9 +339,44 @@ def confirm_select(broker: Broker, state: SessionState, channel: ChannelModel, c
 def tx_select(broker: Broker, state: SessionState, channel: ChannelModel, command: Command):
     if channel.confirms is not None:
         raise ChannelError(ReplyCode.PRECONDITION_FAILED, "cannot switch from confirm to tx mode")
-    raise AMQPConnectionError(
-        ReplyCode.NOT_IMPLEMENTED, "tx.select is not implemented by this broker yet"
-    )
+    if channel.tx is None:
+        channel.tx = []
+    return commands.Tx.SelectOk()
+
+
+def tx_commit(broker: Broker, state: SessionState, channel: ChannelModel, command: Command):
+    pending = _transaction(channel)
+    channel.tx = []
+    for action in pending:
+        if action[0] == "publish":
+            _kind, exchange, message, mandatory = action
+            if exchange.name in state.vhost.exchanges or exchange.name == "":
+                _route(broker, state, channel, exchange, message, mandatory)
+        else:
+            _kind, settled, requeue = action
+            _apply_settlement(broker, channel, settled, requeue)
+    return commands.Tx.CommitOk()
+
+
+def tx_rollback(broker: Broker, state: SessionState, channel: ChannelModel, command: Command):
+    pending = _transaction(channel)
+    channel.tx = []
+    # Publishes are dropped; settled deliveries become unacked again.
+    for action in pending:
+        if action[0] == "settle":
+            for tag, unacked in action[1]:
+                channel.restore(tag, unacked)
+    return commands.Tx.RollbackOk()
+
+
+def _transaction(channel: ChannelModel) -> list:
+    if channel.tx is None:
+        raise ChannelError(ReplyCode.PRECONDITION_FAILED, "channel is not transactional")
+    return channel.tx
+
+
+def _default_exchange_refused() -> ChannelError:
+    return ChannelError(ReplyCode.ACCESS_REFUSED, "operation not permitted on the default exchange")
 
 
 TABLE = {
@@ -310,6 +398,9 @@ TABLE = {
     commands.Basic.Reject: basic_reject,
     commands.Basic.Qos: basic_qos,
     commands.Basic.Recover: basic_recover,
+    commands.Basic.RecoverAsync: basic_recover_async,
     commands.Confirm.Select: confirm_select,
     commands.Tx.Select: tx_select,
+    commands.Tx.Commit: tx_commit,
+    commands.Tx.Rollback: tx_rollback,
 }

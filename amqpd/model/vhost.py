@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from amqpd.errors import AMQPConnectionError, ChannelError, ReplyCode
 from amqpd.model import names
+from amqpd.model.arguments import QUEUE_EQUIVALENCE_ARGS, inequivalence, type_name
 from amqpd.model.exchange_types import REGISTRY, ExchangeType
 from amqpd.model.message import Message, freeze
 from amqpd.model.queue import Queue
@@ -94,18 +95,26 @@ class VirtualHost:
         internal: bool,
         arguments: dict,
     ) -> Exchange:
-        if passive:
-            return self.exchange(name)
         if name == "":
             raise _default_exchange_refused()
-        if name.startswith("amq."):
-            raise ChannelError(
-                ReplyCode.ACCESS_REFUSED, f"exchange name '{name}' contains reserved prefix 'amq.*'"
-            )
+        if passive:
+            return self.exchange(name)
         if type_ not in REGISTRY:
-            raise AMQPConnectionError(ReplyCode.COMMAND_INVALID, f"unknown exchange type '{type_}'")
+            raise AMQPConnectionError(ReplyCode.COMMAND_INVALID, _bad_type_text(type_))
         current = self.exchanges.get(name)
+        alternate = arguments.get("alternate-exchange")
         if current is None:
+            if name.startswith("amq."):
+                raise ChannelError(
+                    ReplyCode.ACCESS_REFUSED,
+                    f"exchange name '{name}' contains reserved prefix 'amq.*'",
+                )
+            if alternate is not None and not isinstance(alternate, str | bytes):
+                raise ChannelError(
+                    ReplyCode.PRECONDITION_FAILED,
+                    f"invalid type '{type_name(alternate)}' for arg 'alternate-exchange' "
+                    f"in exchange '{name}' in vhost '{self.name}'",
+                )
             current = Exchange(name, type_, durable, auto_delete, internal, dict(arguments))
             self.exchanges[name] = current
             return current
@@ -121,11 +130,23 @@ class VirtualHost:
                     ReplyCode.PRECONDITION_FAILED,
                     f"inequivalent arg '{arg}' {where}: received '{new}' but current is '{old}'",
                 )
+        # Of the arguments, RabbitMQ compares only alternate-exchange.
+        reason = inequivalence(alternate, current.arguments.get("alternate-exchange"))
+        if reason:
+            raise ChannelError(
+                ReplyCode.PRECONDITION_FAILED,
+                f"inequivalent arg 'alternate-exchange' {where}: {reason}",
+            )
         return current
 
     def delete_exchange(self, name: str, if_unused: bool) -> None:
         if name == "":
             raise _default_exchange_refused()
+        if name.startswith("amq."):
+            raise ChannelError(
+                ReplyCode.ACCESS_REFUSED,
+                f"deletion of system exchange '{name}' in vhost '{self.name}' not allowed",
+            )
         exchange = self.exchanges.get(name)
         if exchange is None:
             return
@@ -193,6 +214,16 @@ class VirtualHost:
                 )
         if exclusive != (current.exclusive_owner is not None):
             raise _locked(current)
+        for arg in QUEUE_EQUIVALENCE_ARGS:
+            new, old = arguments.get(arg), current.arguments.get(arg)
+            if arg == "x-queue-type":  # an absent type means classic
+                new = "classic" if new is None else new
+                old = "classic" if old is None else old
+            reason = inequivalence(new, old)
+            if reason:
+                raise ChannelError(
+                    ReplyCode.PRECONDITION_FAILED, f"inequivalent arg '{arg}' {where}: {reason}"
+                )
         return current
 
     def check_exclusive(self, queue: Queue, owner: object) -> None:
@@ -292,6 +323,32 @@ class VirtualHost:
                     if target is not None:
                         work.append(target)
         return list(queues.values())
+
+
+# RabbitMQ says "invalid" for type names that happen to be atoms in its VM and
+# "unknown" for the rest; these are the common names known to be atoms there.
+_ERLANG_ATOMS = frozenset(
+    {
+        "",
+        "foo",
+        "true",
+        "false",
+        "local",
+        "undefined",
+        "ok",
+        "error",
+        "none",
+        "infinity",
+        "ignore",
+        "global",
+        "node",
+    }
+)
+
+
+def _bad_type_text(type_: str) -> str:
+    word = "invalid" if type_ in _ERLANG_ATOMS else "unknown"
+    return f"{word} exchange type '{type_}'"
 
 
 def _default_exchange_refused() -> ChannelError:
