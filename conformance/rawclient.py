@@ -62,11 +62,14 @@ class RawClient:
         exchange: str = "",
         routing_key: str = "",
         properties: commands.Basic.Properties | None = None,
+        mandatory: bool = False,
+        immediate: bool = False,
     ) -> None:
         props = properties or commands.Basic.Properties()
-        data = frame.marshal(
-            commands.Basic.Publish(exchange=exchange, routing_key=routing_key), channel
+        method = commands.Basic.Publish(
+            exchange=exchange, routing_key=routing_key, mandatory=mandatory, immediate=immediate
         )
+        data = frame.marshal(method, channel)
         data += frame.marshal(header.ContentHeader(0, len(body), props), channel)
         if body:
             data += frame.marshal(ContentBody(body), channel)
@@ -130,6 +133,28 @@ class RawClient:
         started = time.monotonic()
         data = self.wait_closed(seconds)
         return time.monotonic() - started, data
+
+    def read_message(self, timeout: float | None = None):
+        """A content-bearing method (deliver, get-ok, return) with its header and body.
+
+        Returns (channel, method, content header, body).
+        """
+        channel, method = self.read_frame(timeout)
+        if isinstance(method, commands.Basic.GetEmpty):
+            return channel, method, None, None
+        _, content_header = self.read_frame(timeout)
+        assert isinstance(content_header, header.ContentHeader), content_header
+        body = b""
+        while len(body) < content_header.body_size:
+            _, part = self.read_frame(timeout)
+            assert isinstance(part, ContentBody), part
+            body += part.value
+        return channel, method, content_header, body
+
+    def call(self, channel: int, method, timeout: float | None = None):
+        """Send a synchronous method and return the broker's reply frame."""
+        self.send(channel, method)
+        return self.read_frame(timeout)[1]
 
     def expect_connection_close(self, timeout: float | None = None):
         """Expect connection.close, answer close-ok, then expect the socket to close."""

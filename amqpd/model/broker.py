@@ -63,6 +63,9 @@ class Broker:
         self.max_message_size = max_message_size
         self.sessions: dict[Session, SessionState] = {}
         self._confirming: set[ChannelModel] = set()
+        # Queues with something to hand out, in the order they were touched. Handing
+        # out waits until the command's own reply is sent (consume-ok, recover-ok...).
+        self._to_dispatch: dict[Queue, None] = {}
 
     # ---- lifecycle --------------------------------------------------------------
     def connection_opened(self, session: Session) -> None:
@@ -78,6 +81,7 @@ class Broker:
         channel = state.channels.pop(number, None)
         if channel is not None:
             self._close_channel(state, channel)
+            self.run_dispatch()
 
     def connection_closed(self, session: Session) -> None:
         state = self.sessions.pop(session, None)
@@ -90,15 +94,17 @@ class Broker:
         for queue in list(state.vhost.queues.values()):
             if queue.exclusive_owner is session:
                 self.delete_queue(state.vhost, queue)
+        self.run_dispatch()
 
     def writable_again(self, session: Session) -> None:
         """The session's output drained: deliver what was held back for it."""
         state = self.sessions.get(session)
         if state is None:
             return
-        queues = {c.queue for ch in state.channels.values() for c in ch.consumers.values()}
-        for queue in queues:
-            self.dispatch(queue)
+        for channel in state.channels.values():
+            for consumer in channel.consumers.values():
+                self.dispatch(consumer.queue)
+        self.run_dispatch()
 
     def flush(self) -> None:
         """Send the publisher confirms gathered since the last flush, coalesced."""
@@ -129,10 +135,23 @@ class Broker:
                 session.send_method(number, reply)
         except AMQPError as err:
             raise err.with_method(*method_ids(method)) from None
+        finally:
+            self.run_dispatch()
 
     # ---- delivery ---------------------------------------------------------------
     def dispatch(self, queue: Queue) -> None:
-        """Hand ready messages to consumers that can take them, in turn."""
+        """Note that ``queue`` may have messages to hand out; done by run_dispatch()."""
+        self._to_dispatch[queue] = None
+
+    def run_dispatch(self) -> None:
+        while self._to_dispatch:
+            queue = next(iter(self._to_dispatch))
+            del self._to_dispatch[queue]
+            if not queue.deleted:
+                self._hand_out(queue)
+
+    def _hand_out(self, queue: Queue) -> None:
+        """Give ready messages to consumers that can take them, in turn."""
         consumers = queue.consumers
         while consumers and queue.message_count:
             for _ in range(len(consumers)):
@@ -190,8 +209,7 @@ class Broker:
         for consumer in consumers:
             self.cancel_consumer(consumer)
         for queue in touched:
-            if not queue.deleted:
-                self.dispatch(queue)
+            self.dispatch(queue)
 
 
 def rabbit_name(pamqp_name: str) -> str:

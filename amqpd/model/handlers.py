@@ -219,10 +219,8 @@ def basic_consume(broker: Broker, state: SessionState, channel: ChannelModel, co
     )
     channel.consumers[tag] = consumer
     queue.add_consumer(consumer)
-    if not m.nowait:
-        state.session.send_method(channel.number, commands.Basic.ConsumeOk(consumer_tag=tag))
     broker.dispatch(queue)
-    return None
+    return commands.Basic.ConsumeOk(consumer_tag=tag)
 
 
 def basic_cancel(broker: Broker, state: SessionState, channel: ChannelModel, command: Command):
@@ -304,8 +302,7 @@ def _dispatch_consumed(broker: Broker, channel: ChannelModel, queues: set):
     channel-wide limit frees every queue this channel consumes from."""
     queues.update(consumer.queue for consumer in channel.consumers.values())
     for queue in queues:
-        if not queue.deleted:
-            broker.dispatch(queue)
+        broker.dispatch(queue)
 
 
 def basic_recover(broker: Broker, state: SessionState, channel: ChannelModel, command: Command):
