@@ -15,9 +15,7 @@ def test_open_and_close_200_channels(broker):
     async def scenario():
         connection = await aio_pika.connect(broker.url)
         async with connection:
-            # aio-pika's default channel turns on publisher confirms, which the
-            # messaging core brings; this test is about the channel lifecycle.
-            channels = [await connection.channel(publisher_confirms=False) for _ in range(200)]
+            channels = [await connection.channel() for _ in range(200)]
             assert len({ch.number for ch in channels}) == 200
             for ch in channels:
                 await ch.close()
@@ -35,7 +33,7 @@ def test_connection_survives_idle_heartbeat_intervals(broker):
             # Idle for three intervals: only heartbeats keep the connection up.
             await asyncio.sleep(3.5)
             assert not connection.is_closed
-            channel = await connection.channel(publisher_confirms=False)
+            channel = await connection.channel()
             assert not channel.is_closed
 
     run(scenario())
