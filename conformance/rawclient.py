@@ -23,6 +23,36 @@ CLIENT_CAPABILITIES = {
 }
 
 
+_FIELD_FORMATS = dict(zip("bBsuIilfdT", ">b >B >h >H >i >I >q >f >d >Q".split(), strict=True))
+
+
+def typed_table(*fields: tuple[str, str, object]) -> bytes:
+    """An encoded field table whose values carry the type codes given, as
+    (name, type_code, value); pamqp alone picks the type from the Python value."""
+    out = b""
+    for name, code, value in fields:
+        key = name.encode()
+        out += struct.pack(">B", len(key)) + key + code.encode()
+        if code in _FIELD_FORMATS:
+            out += struct.pack(_FIELD_FORMATS[code], value)
+        elif code in ("S", "x"):
+            data = value.encode() if isinstance(value, str) else bytes(value)
+            out += struct.pack(">I", len(data)) + data
+        elif code == "t":
+            out += b"\x01" if value else b"\x00"
+        elif code != "V":
+            raise ValueError(f"unsupported field type {code!r}")
+    return struct.pack(">I", len(out)) + out
+
+
+def eventually(check, timeout: float = 5.0, interval: float = 0.02) -> None:
+    """Poll until check() is true, for effects a broker applies asynchronously."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "condition not met before the deadline"
+        time.sleep(interval)
+
+
 class Closed(Exception):
     """The broker closed the TCP connection."""
 
@@ -54,6 +84,16 @@ class RawClient:
 
     def send(self, channel: int, value) -> None:
         self.send_raw(frame.marshal(value, channel))
+
+    def send_with_table(self, channel: int, method, table: bytes) -> None:
+        """Send a method whose last field is its arguments table, with that table
+        replaced by already encoded bytes (see typed_table)."""
+        method.arguments = {}
+        data = frame.marshal(method, channel)
+        payload = data[7:-1]
+        assert payload.endswith(b"\0\0\0\0"), "arguments must be the method's last field"
+        payload = payload[:-4] + table
+        self.send_raw(struct.pack(">BHI", 1, channel, len(payload)) + payload + b"\xce")
 
     def publish(
         self,
@@ -118,6 +158,15 @@ class RawClient:
         assert isinstance(value, kind), f"expected {kind.__name__}, got {value!r}"
         return channel, value
 
+    def basic_get(self, channel: int, queue: str, no_ack: bool = True):
+        """basic.get: (get-ok, properties, body), or None for get-empty."""
+        self.send(channel, commands.Basic.Get(queue=queue, no_ack=no_ack))
+        _, method, content_header, body = self.read_message()
+        if isinstance(method, commands.Basic.GetEmpty):
+            return None
+        assert isinstance(method, commands.Basic.GetOk), f"expected get-ok/empty, got {method!r}"
+        return method, content_header.properties, body
+
     def wait_closed(self, timeout: float | None = None) -> bytes:
         """Read until the broker closes the socket; returns what came before EOF."""
         deadline = time.monotonic() + (timeout or self.timeout)
@@ -171,6 +220,32 @@ class RawClient:
         assert got_channel == channel
         return close
 
+    def expect_channel_error(self, channel: int, timeout: float | None = None):
+        """Expect channel.close, answer close-ok; returns (code, text, class_id, method_id)."""
+        close = self.expect_channel_close(channel, timeout)
+        self.send(channel, commands.Channel.CloseOk())
+        return close.reply_code, close.reply_text, close.class_id, close.method_id
+
+    def call_ok(self, channel: int, method, reply: type):
+        """Send a synchronous method; its reply must be of type reply."""
+        got = self.call(channel, method)
+        assert isinstance(got, reply), f"expected {reply.__name__}, got {got!r}"
+        return got
+
+    def call_error(self, channel: int, method, reopen: bool = True):
+        """Send a method that must close the channel; answer close-ok, open the channel
+        again (unless reopen is false) and return (code, text, class_id, method_id)."""
+        self.send(channel, method)
+        error = self.expect_channel_error(channel)
+        if reopen:
+            self.open_channel(channel)
+        return error
+
+    def expect_connection_error(self, timeout: float | None = None):
+        """Like expect_connection_close; returns (code, text, class_id, method_id)."""
+        close = self.expect_connection_close(timeout)
+        return close.reply_code, close.reply_text, close.class_id, close.method_id
+
     # ---- the usual conversation ------------------------------------------------
     def start(
         self,
@@ -210,8 +285,9 @@ class RawClient:
         heartbeat: int = 0,
         frame_max: int = 131072,
         channel_max: int | None = None,
+        capabilities: dict | None = None,
     ) -> None:
-        self.start(user=user, password=password)
+        self.start(capabilities=capabilities, user=user, password=password)
         _, self.tune = self.expect(commands.Connection.Tune)
         self.send(
             0,

@@ -8,6 +8,7 @@ routed to once.
 
 from __future__ import annotations
 
+import decimal
 from collections.abc import Hashable, Iterable
 from typing import Protocol
 
@@ -81,7 +82,7 @@ class Headers:
     A binding argument without a value (void) asks only that the header be
     present. Arguments starting with "x-" take no part in matching, unless
     x-match is all-with-x or any-with-x. A value matches only one of the same
-    type, as in RabbitMQ.
+    type class (numbers, binaries, booleans...), as in RabbitMQ.
     """
 
     def __init__(self) -> None:
@@ -125,8 +126,31 @@ def headers_match(arguments: dict, headers: dict) -> bool:
 
 
 def same_value(a: object, b: object) -> bool:
-    # A mismatched type is a mismatched value (True is not 1, "1" is not 1).
-    return type(a) is type(b) and a == b
+    """Equal as RabbitMQ compares header values: within a type class, by value.
+
+    Numbers of any width or kind compare by value (7 matches 7.0), text and
+    byte arrays are both binaries; a boolean is not a number, "1" is not 1.
+    """
+    class_a, class_b = _type_class(a), _type_class(b)
+    if class_a != class_b:
+        return False
+    if class_a == "binary":
+        return _as_bytes(a) == _as_bytes(b)
+    return a == b
+
+
+def _type_class(value: object) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int | float | decimal.Decimal):
+        return "number"
+    if isinstance(value, str | bytes | bytearray):
+        return "binary"
+    return type(value).__name__
+
+
+def _as_bytes(value: object) -> bytes:
+    return value.encode("utf-8") if isinstance(value, str) else bytes(value)
 
 
 REGISTRY: dict[str, type] = {

@@ -14,6 +14,7 @@ from amqpd.model.arguments import QUEUE_EQUIVALENCE_ARGS, inequivalence, type_na
 from amqpd.model.exchange_types import REGISTRY, ExchangeType
 from amqpd.model.message import Message, freeze
 from amqpd.model.queue import Queue
+from amqpd.model.queue_args import invalid_argument
 
 # Exchanges every vhost has, as in RabbitMQ.
 PREDECLARED = {
@@ -190,6 +191,13 @@ class VirtualHost:
             )
         current = self.queues.get(name)
         if current is None:
+            invalid = invalid_argument(arguments)
+            if invalid:
+                arg, reason = invalid
+                raise ChannelError(
+                    ReplyCode.PRECONDITION_FAILED,
+                    f"invalid arg '{arg}' for queue '{name}' in vhost '{self.name}': {reason}",
+                )
             queue = Queue(
                 name,
                 self.name,
@@ -216,9 +224,8 @@ class VirtualHost:
             raise _locked(current)
         for arg in QUEUE_EQUIVALENCE_ARGS:
             new, old = arguments.get(arg), current.arguments.get(arg)
-            if arg == "x-queue-type":  # an absent type means classic
-                new = "classic" if new is None else new
-                old = "classic" if old is None else old
+            if arg == "x-queue-type" and (new or "classic") == (old or "classic"):
+                continue  # an absent type means classic
             reason = inequivalence(new, old)
             if reason:
                 raise ChannelError(

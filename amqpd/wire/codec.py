@@ -46,7 +46,14 @@ def decode_method(payload: bytes) -> Method:
         _unmarshal_exact(method, args)
     except UnicodeDecodeError:
         raise AMQPConnectionError(ReplyCode.FRAME_ERROR, "Malformed UTF-8 in shortstr") from None
-    except (struct.error, ValueError, IndexError, TypeError, exceptions.PAMQPException):
+    except (
+        struct.error,
+        ValueError,
+        IndexError,
+        TypeError,
+        RecursionError,  # tables nested deeper than Python's stack allows
+        exceptions.PAMQPException,
+    ):
         raise AMQPConnectionError(
             ReplyCode.FRAME_ERROR, f"cannot decode {binary_w(args)}", class_id, method_id
         ) from None
@@ -104,7 +111,24 @@ class ContentHeader:
         return cls(class_id, body_size, payload[_HEADER_FIXED.size :], weight)
 
     def properties(self) -> commands.Basic.Properties:
-        """Decode the properties: only for features that must read them."""
+        """Decode the properties: only for features that must read them.
+
+        Properties that do not decode are reported as RabbitMQ reports them (its
+        channel process fails on them): 541 INTERNAL_ERROR.
+        """
+        try:
+            return self._decode_properties()
+        except (
+            struct.error,
+            ValueError,
+            IndexError,
+            TypeError,
+            RecursionError,
+            exceptions.PAMQPException,
+        ):
+            raise AMQPConnectionError(ReplyCode.INTERNAL_ERROR, "") from None
+
+    def _decode_properties(self) -> commands.Basic.Properties:
         offset, flags = 0, 0
         index = 0
         data = self.raw_properties
