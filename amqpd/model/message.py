@@ -39,4 +39,6 @@ def freeze(value: object) -> object:
         return tuple(sorted((k, freeze(v)) for k, v in value.items()))
     if isinstance(value, list):
         return tuple(freeze(v) for v in value)
+    if isinstance(value, bytearray):
+        value = bytes(value)
     return (type(value).__name__, value)
