@@ -27,6 +27,10 @@ class FakeSession:
     def send_content(self, channel, method, header, body):
         self.sent.append((channel, method, body))
 
+    def send_delivery(self, channel, ctag, tag, redelivered, exchange, key, header, body):
+        method = commands.Basic.Deliver(ctag, tag, redelivered, exchange, key)
+        self.sent.append((channel, method, body))
+
     def take(self, kind=None):
         sent, self.sent = self.sent, []
         return [s for s in sent if kind is None or isinstance(s[1], kind)]

@@ -42,6 +42,19 @@ class Session(Protocol):
         self, channel: int, method: Method, header: ContentHeader, body: bytes
     ) -> None: ...
 
+    def send_delivery(
+        self,
+        channel: int,
+        consumer_tag: str,
+        delivery_tag: int,
+        redelivered: bool,
+        exchange: str,
+        routing_key: str,
+        header: ContentHeader,
+        body: bytes,
+    ) -> None:
+        """basic.deliver with its content (a hot path with its own encoder)."""
+
 
 @dataclass(eq=False)
 class SessionState:

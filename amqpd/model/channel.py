@@ -55,15 +55,13 @@ class ChannelModel:
     def deliver(self, consumer: Consumer, entry: Entry) -> None:
         tag = self._track(entry, consumer.queue, None if consumer.no_ack else consumer)
         message = entry.message
-        self.session.send_content(
+        self.session.send_delivery(
             self.number,
-            commands.Basic.Deliver(
-                consumer_tag=consumer.tag,
-                delivery_tag=tag,
-                redelivered=entry.redelivered,
-                exchange=message.exchange,
-                routing_key=message.routing_key,
-            ),
+            consumer.tag,
+            tag,
+            entry.redelivered,
+            message.exchange,
+            message.routing_key,
             message.header,
             message.body,
         )

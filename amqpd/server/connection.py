@@ -99,6 +99,10 @@ class ConnectionHandler:
         self.conn.send_content(channel, method, header, body)
         self._data_ready.set()
 
+    def send_delivery(self, channel: int, *delivery) -> None:
+        self.conn.send_delivery(channel, *delivery)
+        self._data_ready.set()
+
     def shutdown(self, code: int, detail: str) -> None:
         """Close from the broker side, e.g. 320 CONNECTION_FORCED at broker stop."""
         self.conn.close(code, detail)

@@ -14,6 +14,7 @@ from pamqp import commands, decode, encode, exceptions
 from pamqp.base import Frame as Method
 
 from amqpd.errors import AMQPConnectionError, DropConnection, ReplyCode
+from amqpd.wire import fastpath
 from amqpd.wire.erlang import binary_w, frame_error_text
 from amqpd.wire.frames import FRAME_HEADER, FRAME_METHOD, frame
 
@@ -40,9 +41,12 @@ def decode_method(payload: bytes) -> Method:
     cls = commands.INDEX_MAPPING.get((class_id << 16) | method_id)
     if cls is None:
         raise DropConnection(f"unknown method id {{{class_id},{method_id}}}")
-    method = cls()
     args = payload[4:]
+    fast = _FAST_DECODERS.get(cls.index)
     try:
+        if fast is not None:
+            return fast(args)
+        method = cls()
         _unmarshal_exact(method, args)
     except UnicodeDecodeError:
         raise AMQPConnectionError(ReplyCode.FRAME_ERROR, "Malformed UTF-8 in shortstr") from None
@@ -58,6 +62,12 @@ def decode_method(payload: bytes) -> Method:
             ReplyCode.FRAME_ERROR, f"cannot decode {binary_w(args)}", class_id, method_id
         ) from None
     return method
+
+
+_FAST_DECODERS = {
+    fastpath.PUBLISH_INDEX: fastpath.decode_publish,
+    fastpath.ACK_INDEX: fastpath.decode_ack,
+}
 
 
 def _unmarshal_exact(method: Method, data: bytes) -> None:
@@ -89,7 +99,36 @@ def _unmarshal_exact(method: Method, data: bytes) -> None:
 
 
 def encode_method(channel: int, method: Method) -> bytes:
-    return frame(FRAME_METHOD, channel, _METHOD_INDEX.pack(*method_ids(method)) + method.marshal())
+    return frame(FRAME_METHOD, channel, _METHOD_INDEX.pack(*method_ids(method)) + _marshal(method))
+
+
+def _marshal(method: Method) -> bytes:
+    """pamqp's field walk without its name validation.
+
+    pamqp refuses exchange and queue names RabbitMQ accepts ("a b", "*", "é"),
+    and a broker must be able to echo back any name a client was allowed to use.
+    """
+    output: list[bytes] = []
+    bits, bit_index = 0, -1
+    for name in method.__slots__:
+        kind = method.amqp_type(name)
+        value = getattr(method, name, 0)
+        if kind == "bit":
+            if bit_index == -1 or bit_index == 8:
+                if bit_index == 8:
+                    output.append(bytes((bits,)))
+                bits, bit_index = 0, 0
+            if value:
+                bits |= 1 << bit_index
+            bit_index += 1
+            continue
+        if bit_index != -1:
+            output.append(bytes((bits,)))
+            bits, bit_index = 0, -1
+        output.append(encode.by_type(value, kind))
+    if bit_index != -1:
+        output.append(bytes((bits,)))
+    return b"".join(output)
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,7 +42,7 @@ from amqpd.errors import (
     FatalFrameError,
     ReplyCode,
 )
-from amqpd.wire import auth
+from amqpd.wire import auth, fastpath
 from amqpd.wire.channel import Channel, ChannelState
 from amqpd.wire.codec import ContentHeader, decode_method, encode_method, method_ids
 from amqpd.wire.erlang import frame_error_text, octets_snippet
@@ -240,6 +240,27 @@ class Connection:
     ) -> None:
         """Send a content method, reusing the header's raw property bytes."""
         self._write(encode_method(channel, method))
+        self._write(header.encode(channel))
+        for chunk in body_frames(channel, body, self.frame_max):
+            self._write(chunk)
+
+    def send_delivery(
+        self,
+        channel: int,
+        consumer_tag: str,
+        delivery_tag: int,
+        redelivered: bool,
+        message_exchange: str,
+        routing_key: str,
+        header: ContentHeader,
+        body: bytes,
+    ) -> None:
+        """basic.deliver and its content: the hot path, encoded by hand."""
+        self._write(
+            fastpath.deliver_frame(
+                channel, consumer_tag, delivery_tag, redelivered, message_exchange, routing_key
+            )
+        )
         self._write(header.encode(channel))
         for chunk in body_frames(channel, body, self.frame_max):
             self._write(chunk)
