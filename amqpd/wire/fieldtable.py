@@ -1,0 +1,155 @@
+"""Field tables that keep each value's wire type.
+
+pamqp decodes a table to plain Python values and, encoding it again, picks
+types of its own (1 becomes a byte, whatever was sent). A broker that rewrites
+headers (dead-lettering, removing BCC) must hand back every other value exactly
+as it came, so here a value is a ``(type letter, value)`` pair; tables ("F")
+hold an ordered dict of such pairs and arrays ("A") a list of them.
+"""
+
+from __future__ import annotations
+
+import decimal
+import struct
+
+Field = tuple[str, object]
+
+_FIXED = {
+    "b": struct.Struct(">b"),
+    "B": struct.Struct(">B"),
+    "s": struct.Struct(">h"),
+    "u": struct.Struct(">H"),
+    "I": struct.Struct(">i"),
+    "i": struct.Struct(">I"),
+    "l": struct.Struct(">q"),
+    "L": struct.Struct(">Q"),
+    "f": struct.Struct(">f"),
+    "d": struct.Struct(">d"),
+    "T": struct.Struct(">Q"),
+}
+_U32 = struct.Struct(">I")
+_DECIMAL = struct.Struct(">Bi")
+
+# The names RabbitMQ prints for each type letter.
+TYPE_NAMES = {
+    "t": "bool", "b": "byte", "B": "unsignedbyte", "s": "short", "u": "unsignedshort",
+    "I": "signedint", "i": "unsignedint", "l": "long", "L": "long", "f": "float",
+    "d": "double", "D": "decimal", "S": "longstr", "x": "binary", "T": "timestamp",
+    "F": "table", "A": "array", "V": "void",
+}  # fmt: skip
+
+
+class TableError(ValueError):
+    """The bytes are not a well-formed field table."""
+
+
+def decode_table(data: bytes, pos: int = 0) -> tuple[dict[str, Field], int]:
+    """A table with its 4-byte length at ``pos``; returns (table, end position)."""
+    if pos + 4 > len(data):
+        raise TableError("truncated table length")
+    (size,) = _U32.unpack_from(data, pos)
+    pos += 4
+    end = pos + size
+    if end > len(data):
+        raise TableError("truncated table")
+    table: dict[str, Field] = {}
+    while pos < end:
+        klen = data[pos]
+        key = data[pos + 1 : pos + 1 + klen].decode("utf-8", "surrogateescape")
+        pos += 1 + klen
+        value, pos = decode_value(data, pos, end)
+        table.setdefault(key, value)  # the first of duplicate keys wins, as in RabbitMQ
+    if pos != end:
+        raise TableError("table overruns its length")
+    return table, end
+
+
+def decode_value(data: bytes, pos: int, limit: int | None = None) -> tuple[Field, int]:
+    limit = len(data) if limit is None else limit
+    if pos >= limit:
+        raise TableError("truncated value")
+    kind = chr(data[pos])
+    pos += 1
+    fixed = _FIXED.get(kind)
+    if fixed is not None:
+        if pos + fixed.size > limit:
+            raise TableError("truncated value")
+        return (kind, fixed.unpack_from(data, pos)[0]), pos + fixed.size
+    if kind == "t":
+        return ("t", bool(data[pos])), pos + 1
+    if kind == "V":
+        return ("V", None), pos
+    if kind in "Sx":
+        (size,) = _U32.unpack_from(data, pos)
+        raw = bytes(data[pos + 4 : pos + 4 + size])
+        if len(raw) != size:
+            raise TableError("truncated string")
+        return (kind, raw), pos + 4 + size
+    if kind == "D":
+        scale, value = _DECIMAL.unpack_from(data, pos)
+        return ("D", decimal.Decimal(value).scaleb(-scale)), pos + 5
+    if kind == "F":
+        table, end = decode_table(data, pos)
+        return ("F", table), end
+    if kind == "A":
+        (size,) = _U32.unpack_from(data, pos)
+        pos += 4
+        end = pos + size
+        items: list[Field] = []
+        while pos < end:
+            item, pos = decode_value(data, pos, end)
+            items.append(item)
+        if pos != end:
+            raise TableError("array overruns its length")
+        return ("A", items), end
+    raise TableError(f"unknown field type {kind!r}")
+
+
+def encode_table(table: dict[str, Field]) -> bytes:
+    body = b"".join(_key(k) + encode_value(v) for k, v in table.items())
+    return _U32.pack(len(body)) + body
+
+
+def _key(key: str) -> bytes:
+    raw = key.encode("utf-8", "surrogateescape")
+    return bytes((len(raw),)) + raw
+
+
+def encode_value(field: Field) -> bytes:
+    kind, value = field
+    fixed = _FIXED.get(kind)
+    if fixed is not None:
+        return kind.encode() + fixed.pack(value)
+    if kind == "t":
+        return b"t\x01" if value else b"t\x00"
+    if kind == "V":
+        return b"V"
+    if kind in "Sx":
+        raw = value.encode("utf-8") if isinstance(value, str) else bytes(value)
+        return kind.encode() + _U32.pack(len(raw)) + raw
+    if kind == "D":
+        sign, digits, exponent = value.as_tuple()
+        unscaled = int("".join(map(str, digits)) or "0") * (-1 if sign else 1)
+        return b"D" + _DECIMAL.pack(max(0, -exponent), unscaled)
+    if kind == "F":
+        return b"F" + encode_table(value)
+    if kind == "A":
+        body = b"".join(encode_value(item) for item in value)
+        return b"A" + _U32.pack(len(body)) + body
+    raise TableError(f"unknown field type {kind!r}")
+
+
+def plain(field: Field) -> object:
+    """The value without its type: strings as str, tables as dicts, arrays as lists."""
+    kind, value = field
+    if kind == "S":
+        return value.decode("utf-8", "replace")
+    if kind == "F":
+        return {k: plain(v) for k, v in value.items()}
+    if kind == "A":
+        return [plain(v) for v in value]
+    return value
+
+
+def longstr(text: str) -> Field:
+    return ("S", text.encode("utf-8"))

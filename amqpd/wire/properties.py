@@ -1,0 +1,94 @@
+"""basic.* content properties, decoded and encoded without losing anything.
+
+Short strings stay bytes and headers keep their wire types, so properties can be
+edited (expiration dropped, BCC removed, x-death added) and encoded again with
+every untouched field exactly as the publisher sent it.
+"""
+
+from __future__ import annotations
+
+import struct
+
+from amqpd.wire.fieldtable import Field, TableError, decode_table, encode_table
+
+# In flag order: bit 15 is the first property.
+FIELDS = (
+    ("content_type", "s"),
+    ("content_encoding", "s"),
+    ("headers", "F"),
+    ("delivery_mode", "o"),
+    ("priority", "o"),
+    ("correlation_id", "s"),
+    ("reply_to", "s"),
+    ("expiration", "s"),
+    ("message_id", "s"),
+    ("timestamp", "T"),
+    ("type", "s"),
+    ("user_id", "s"),
+    ("app_id", "s"),
+    ("cluster_id", "s"),
+)
+_U16 = struct.Struct(">H")
+_U64 = struct.Struct(">Q")
+
+
+def decode(raw: bytes) -> dict[str, object]:
+    """Properties present in ``raw`` (flags then values), by name.
+
+    Short strings are bytes, ``headers`` a typed table (see fieldtable).
+    """
+    try:
+        (flags,) = _U16.unpack_from(raw, 0)
+        pos = 2
+        while raw[pos - 1] & 1:  # continuation flag words: none are defined in 0-9-1
+            pos += 2
+        props: dict[str, object] = {}
+        for bit, (name, kind) in zip(range(15, 1, -1), FIELDS, strict=True):
+            if not flags & (1 << bit):
+                continue
+            if kind == "s":
+                size = raw[pos]
+                value = bytes(raw[pos + 1 : pos + 1 + size])
+                if len(value) != size:
+                    raise TableError("truncated short string")
+                props[name], pos = value, pos + 1 + size
+            elif kind == "o":
+                props[name], pos = raw[pos], pos + 1
+            elif kind == "T":
+                props[name], pos = _U64.unpack_from(raw, pos)[0], pos + 8
+            else:
+                props[name], pos = decode_table(raw, pos)
+        if pos != len(raw):
+            raise TableError("trailing property bytes")
+        return props
+    except (IndexError, struct.error) as err:
+        raise TableError("truncated properties") from err
+
+
+def encode(props: dict[str, object]) -> bytes:
+    flags = 0
+    parts: list[bytes] = []
+    for bit, (name, kind) in zip(range(15, 1, -1), FIELDS, strict=True):
+        if name not in props or props[name] is None:
+            continue
+        flags |= 1 << bit
+        value = props[name]
+        if kind == "s":
+            raw = value if isinstance(value, bytes) else str(value).encode("utf-8")
+            parts.append(bytes((len(raw),)) + raw)
+        elif kind == "o":
+            parts.append(bytes((value,)))
+        elif kind == "T":
+            parts.append(_U64.pack(value))
+        else:
+            parts.append(encode_table(value))
+    return _U16.pack(flags) + b"".join(parts)
+
+
+def text(props: dict[str, object], name: str) -> str | None:
+    value = props.get(name)
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else None
+
+
+def headers(props: dict[str, object]) -> dict[str, Field]:
+    return props.get("headers") or {}  # type: ignore[return-value]
