@@ -130,6 +130,9 @@ async def consume(host, port, queue, prefetch, manual_ack, ready, tally, total, 
         try:
             kind, _, payload = await asyncio.wait_for(client.raw_frame(), 0.2)
         except TimeoutError:
+            if uncounted:  # quiet for a moment: report what arrived
+                _count(tally, uncounted, total, done)
+                uncounted = 0
             continue
         if kind == 1:
             tag_at = 4 + 1 + payload[4]  # after class/method and the consumer tag
@@ -143,9 +146,6 @@ async def consume(host, port, queue, prefetch, manual_ack, ready, tally, total, 
                 client.send(1, commands.Basic.Ack(delivery_tag=last_tag, multiple=True))
                 unacked = 0
             if uncounted >= 100:
-                _count(tally, uncounted, total, done)
-                uncounted = 0
-            elif uncounted and client.reader._buffer == b"":  # idle: report what we have
                 _count(tally, uncounted, total, done)
                 uncounted = 0
     if manual_ack and unacked:
