@@ -34,6 +34,8 @@ class BrokerConfig:
     max_connection_output: int = 4 * 1024 * 1024
     # The largest message body accepted (RabbitMQ 3.10's default: 128 MiB).
     max_message_size: int = 128 * 1024 * 1024
+    # Unacked deliveries older than this (ms) close their channel; 0 turns it off.
+    consumer_timeout: int = 30 * 60 * 1000
     product: str = "amqpd"
     version: str = __version__
     extra_users: dict[str, str] = field(default_factory=dict)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import datetime
 import decimal
 
+from amqpd.wire.fieldtable import TYPE_NAMES
+
 # Queue arguments RabbitMQ compares when a queue is declared again.
 QUEUE_EQUIVALENCE_ARGS = (
     "x-expires",
@@ -31,7 +33,10 @@ QUEUE_EQUIVALENCE_ARGS = (
 )
 
 
-def type_name(value: object) -> str:
+def type_name(value: object, letter: str | None = None) -> str:
+    """RabbitMQ's name for a value's type: from its wire type letter when known."""
+    if letter is not None and letter in TYPE_NAMES:
+        return TYPE_NAMES[letter]
     if value is None:
         return "void"
     if isinstance(value, bool):
@@ -92,18 +97,20 @@ def comparable(value: object) -> object:
     return value
 
 
-def _typed(value: object) -> str:
-    return f"the value '{erlang_term(value)}' of type '{type_name(value)}'"
+def _typed(value: object, letter: str | None) -> str:
+    return f"the value '{erlang_term(value)}' of type '{type_name(value, letter)}'"
 
 
-def inequivalence(new: object, old: object) -> str | None:
+def inequivalence(
+    new: object, old: object, new_type: str | None = None, old_type: str | None = None
+) -> str | None:
     """The reason two values of an argument differ, in RabbitMQ's words, or None."""
     if new is None and old is None:
         return None
     if new is None:
-        return f"received none but current is {_typed(old)}"
+        return f"received none but current is {_typed(old, old_type)}"
     if old is None:
-        return f"received {_typed(new)} but current is none"
+        return f"received {_typed(new, new_type)} but current is none"
     a, b = comparable(new), comparable(old)
     if type(a) is type(b) and a == b and not (isinstance(a, bool) ^ isinstance(b, bool)):
         return None

@@ -2,12 +2,15 @@
 
 Plain synchronous code. It reaches clients only through the ``Session``
 interface, whose calls buffer frames in a sans-I/O connection; the shell sends
-them. Faults are raised as AMQP errors where they are found; the connection
-turns them into the right close.
+them. Time is an input: ``clock`` gives the time at each entry point, and the
+shell calls ``handle_timer`` when ``next_deadline`` comes. Faults are raised as
+AMQP errors where they are found; the connection turns them into a close.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -17,13 +20,17 @@ from pamqp.base import Frame as Method
 from amqpd.errors import AMQPConnectionError, AMQPError, ChannelError, ReplyCode
 from amqpd.model import handlers
 from amqpd.model.channel import ChannelModel, Consumer
+from amqpd.model.delivery import Delivery
 from amqpd.model.queue import Queue
+from amqpd.model.timers import Timers
 from amqpd.model.vhost import VirtualHost
 from amqpd.wire.assembler import Command
 from amqpd.wire.codec import ContentHeader, method_ids
 
 # RabbitMQ 3.10's default max_message_size: 128 MiB.
 DEFAULT_MAX_MESSAGE_SIZE = 128 * 1024 * 1024
+# RabbitMQ 3.x's default consumer_timeout: 30 minutes.
+DEFAULT_CONSUMER_TIMEOUT = 30 * 60.0
 
 
 class Session(Protocol):
@@ -70,22 +77,42 @@ class SessionState:
 
 class Broker:
     def __init__(
-        self, vhosts: tuple[str, ...] = ("/",), max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE
+        self,
+        vhosts: tuple[str, ...] = ("/",),
+        max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+        consumer_timeout: float | None = DEFAULT_CONSUMER_TIMEOUT,
     ) -> None:
         self.vhosts = {name: VirtualHost(name) for name in vhosts}
         self.max_message_size = max_message_size
+        self.clock = clock
+        self.consumer_timeout = consumer_timeout
         self.sessions: dict[Session, SessionState] = {}
+        self.timers = Timers()
+        self.delivery = Delivery(self.vhosts, self.timers, wall_clock)
         self._confirming: set[ChannelModel] = set()
-        # Queues with something to hand out, in the order they were touched. Handing
-        # out waits until the command's own reply is sent (consume-ok, recover-ok...).
-        self._to_dispatch: dict[Queue, None] = {}
+        # Channel faults found by timers, for the shell to turn into channel.close.
+        self.channel_faults: list[tuple[Session, int, AMQPError]] = []
+        self._ack_watch: set[ChannelModel] = set()
+        self.reply_channels: dict[str, ChannelModel] = {}  # direct reply-to names
+
+    @property
+    def now(self) -> float:
+        return self.delivery.now
+
+    def _tick(self) -> None:
+        self.delivery.now = self.clock()
 
     # ---- lifecycle --------------------------------------------------------------
     def connection_opened(self, session: Session) -> None:
         self.sessions[session] = SessionState(session, self.vhosts[session.vhost])
 
     def channel_opened(self, session: Session, number: int) -> None:
-        self.sessions[session].channels[number] = ChannelModel(session, number)
+        channel = ChannelModel(session, number, self.consumer_timeout)
+        channel.on_first_unacked = self._ack_watch.add
+        self.sessions[session].channels[number] = channel
 
     def channel_closed(self, session: Session, number: int) -> None:
         state = self.sessions.get(session)
@@ -93,27 +120,30 @@ class Broker:
             return
         channel = state.channels.pop(number, None)
         if channel is not None:
-            self._close_channel(state, channel)
-            self.run_dispatch()
+            self._tick()
+            self._close_channel(channel)
+            self.delivery.run()
 
     def connection_closed(self, session: Session) -> None:
         state = self.sessions.pop(session, None)
         if state is None:
             return
+        self._tick()
         for channel in list(state.channels.values()):
-            self._close_channel(state, channel)
+            self._close_channel(channel)
         state.channels.clear()
         # Exclusive queues live as long as the connection that declared them.
         for queue in list(state.vhost.queues.values()):
             if queue.exclusive_owner is session:
                 self.delete_queue(state.vhost, queue)
-        self.run_dispatch()
+        self.delivery.run()
 
     def writable_again(self, session: Session) -> None:
         """The session's output drained: deliver what was held back for it."""
         state = self.sessions.get(session)
         if state is None:
             return
+        self._tick()
         for channel in state.channels.values():
             for consumer in channel.consumers.values():
                 self.dispatch(consumer.queue)
@@ -125,11 +155,47 @@ class Broker:
             if channel.closed or channel.confirms is None:
                 continue
             for kind, tag, multiple in channel.confirms.flush():
-                method = (commands.Basic.Ack if kind == "ack" else commands.Basic.Nack)(
-                    delivery_tag=tag, multiple=multiple
-                )
+                if kind == "ack":
+                    method = commands.Basic.Ack(delivery_tag=tag, multiple=multiple)
+                else:  # RabbitMQ sets requeue on the nacks it sends
+                    method = commands.Basic.Nack(delivery_tag=tag, multiple=multiple, requeue=True)
                 channel.session.send_method(channel.number, method)
         self._confirming.clear()
+
+    # ---- time -------------------------------------------------------------------
+    def next_deadline(self) -> float | None:
+        return self.timers.next_deadline()
+
+    def handle_timer(self, now: float) -> None:
+        """Run the timers due at ``now``; faults for the shell go to channel_faults."""
+        self.delivery.now = now
+        for key in self.timers.pop_due(now):
+            kind, target = key
+            if kind == "expire" and not target.deleted:
+                self.delivery.expire_head(target, strict=False)
+                self.delivery.mark(target)
+            elif kind == "unused" and not target.deleted and not target.consumers:
+                self.delete_queue(self.vhosts[target.vhost], target)
+            elif kind == "ack-timeout" and not target.closed:
+                self._ack_timed_out(target)
+            elif kind == "delayed":
+                handlers.release_delayed(self, target)
+        self.run_dispatch()
+
+    def _ack_timed_out(self, channel: ChannelModel) -> None:
+        deadline = channel.ack_deadline()
+        if deadline is None or deadline > self.now:
+            return
+        oldest = next(iter(channel.unacked.values()))
+        timeout = oldest.queue.consumer_timeout
+        millis = timeout if timeout is not None else int(channel.consumer_timeout * 1000)
+        error = ChannelError(
+            ReplyCode.PRECONDITION_FAILED,
+            f"delivery acknowledgement on channel {channel.number} timed out. Timeout value "
+            f"used: {millis} ms. This timeout value can be configured, see consumers doc "
+            "guide to learn more",
+        )
+        self.channel_faults.append((channel.session, channel.number, error))
 
     # ---- commands ---------------------------------------------------------------
     def command(self, session: Session, number: int, command: Command) -> None:
@@ -137,6 +203,7 @@ class Broker:
         channel = state.channels[number]
         method = command.method
         handler = handlers.TABLE.get(type(method))
+        self._tick()
         try:
             if handler is None:
                 raise AMQPConnectionError(
@@ -149,33 +216,26 @@ class Broker:
         except AMQPError as err:
             raise err.with_method(*method_ids(method)) from None
         finally:
+            self._ack_watch.add(channel)  # settling may have moved its oldest delivery
             self.run_dispatch()
 
     # ---- delivery ---------------------------------------------------------------
     def dispatch(self, queue: Queue) -> None:
-        """Note that ``queue`` may have messages to hand out; done by run_dispatch()."""
-        self._to_dispatch[queue] = None
+        """Note that ``queue`` changed; run_dispatch() settles it."""
+        self.delivery.mark(queue)
 
     def run_dispatch(self) -> None:
-        while self._to_dispatch:
-            queue = next(iter(self._to_dispatch))
-            del self._to_dispatch[queue]
-            if not queue.deleted:
-                self._hand_out(queue)
+        self.delivery.run()
+        # Channels whose oldest unacked delivery changed get their consumer-timeout
+        # deadline moved.
+        for channel in self._ack_watch:
+            if channel.consumer_timeout is not None and not channel.closed:
+                self.timers.schedule(("ack-timeout", channel), channel.ack_deadline())
+        self._ack_watch.clear()
 
-    def _hand_out(self, queue: Queue) -> None:
-        """Give ready messages to consumers that can take them, in turn."""
-        consumers = queue.consumers
-        while consumers and queue.message_count:
-            for _ in range(len(consumers)):
-                consumer = consumers[0]
-                consumers.rotate(-1)
-                if consumer.channel.can_deliver(consumer):
-                    break
-            else:
-                return
-            entry = queue.pop()
-            consumer.channel.deliver(consumer, entry)
+    def hold(self, exchange, message, when: float, vhost: VirtualHost) -> None:
+        """Keep a delayed message until ``when``, then route it (x-delayed-message)."""
+        self.timers.schedule(("delayed", (exchange, message, vhost)), when)
 
     def confirm(self, channel: ChannelModel, seq: int, ok: bool = True) -> None:
         assert channel.confirms is not None
@@ -189,6 +249,8 @@ class Broker:
         for consumer in list(queue.consumers):
             self.cancel_consumer(consumer, notify=True)
         vhost.delete_queue(queue)
+        self.timers.cancel(("expire", queue))
+        self.timers.cancel(("unused", queue))
         return count
 
     def cancel_consumer(self, consumer: Consumer, notify: bool = False) -> None:
@@ -202,27 +264,29 @@ class Broker:
                 channel.session.send_method(
                     channel.number, commands.Basic.Cancel(consumer_tag=consumer.tag, nowait=True)
                 )
-        self._auto_delete(queue)
+        if queue.deleted:
+            return
+        if not queue.consumers:
+            self.delivery.touch(queue)
+        if queue.auto_delete and queue.had_consumers and not queue.consumers:
+            self.delete_queue(self.vhosts[queue.vhost], queue)
+        elif queue.single_active:
+            self.dispatch(queue)  # the next consumer becomes the active one
 
-    def _auto_delete(self, queue: Queue) -> None:
-        if queue.auto_delete and queue.had_consumers and not queue.consumers and not queue.deleted:
-            vhost = self.vhosts[queue.vhost]
-            self.delete_queue(vhost, queue)
-
-    def _close_channel(self, state: SessionState, channel: ChannelModel) -> None:
+    def _close_channel(self, channel: ChannelModel) -> None:
         channel.closed = True
+        if channel.reply_name is not None:
+            self.reply_channels.pop(channel.reply_name, None)
         self._confirming.discard(channel)
+        self.timers.cancel(("ack-timeout", channel))
         consumers = list(channel.consumers.values())
+        # Settlements of an uncommitted transaction are undone: those go back too.
+        pending = [u for a in channel.tx or () if a[0] == "settle" for _t, u in a[1]]
         # Unacked messages go back to their queues, in delivery order, redelivered.
-        touched = set()
-        for unacked in channel.settle_all():
-            if not unacked.queue.deleted:
-                unacked.queue.requeue(unacked.entry)
-                touched.add(unacked.queue)
+        for unacked in sorted(pending, key=lambda u: u.entry.seq) + channel.settle_all():
+            self.delivery.requeue(unacked.queue, unacked.entry)
         for consumer in consumers:
             self.cancel_consumer(consumer)
-        for queue in touched:
-            self.dispatch(queue)
 
 
 def rabbit_name(pamqp_name: str) -> str:
@@ -230,6 +294,3 @@ def rabbit_name(pamqp_name: str) -> str:
     cls, _, meth = pamqp_name.partition(".")
     snake = "".join("_" + c.lower() if c.isupper() else c for c in meth).lstrip("_")
     return f"{cls.lower()}.{snake}"
-
-
-__all__ = ["Broker", "Session", "ChannelError"]

@@ -8,6 +8,7 @@ from pamqp import commands
 
 from amqpd.model.confirms import Confirms
 from amqpd.model.queue import Entry, Queue
+from amqpd.wire.codec import ContentHeader
 
 
 @dataclass(eq=False, slots=True)
@@ -19,6 +20,7 @@ class Consumer:
     exclusive: bool
     prefetch: int  # 0: no limit
     arguments: dict = field(default_factory=dict)
+    priority: int = 0
     unacked: int = 0
 
 
@@ -27,10 +29,11 @@ class Unacked:
     queue: Queue
     entry: Entry
     consumer: Consumer | None  # None for basic.get
+    delivered_at: float = 0.0
 
 
 class ChannelModel:
-    def __init__(self, session, number: int) -> None:
+    def __init__(self, session, number: int, consumer_timeout: float | None = None) -> None:
         self.session = session
         self.number = number
         self._next_tag = 1
@@ -41,7 +44,16 @@ class ChannelModel:
         self.confirms: Confirms | None = None
         self.tx: list | None = None  # in tx mode: publishes and settlements awaiting commit
         self.last_queue: str | None = None  # what an empty queue name stands for
+        self.consumer_timeout = consumer_timeout  # seconds, None: never
+        self.reply_consumer: str | None = None  # direct reply-to consumer tag
+        self.reply_name: str | None = None  # the pseudo-queue name replies go to
         self.closed = False
+        # Told when a delivery becomes the only unacked one (its timeout starts).
+        self.on_first_unacked = lambda channel: None
+
+    @property
+    def next_tag(self) -> int:
+        return self._next_tag
 
     def can_deliver(self, consumer: Consumer) -> bool:
         if not self.session.writable:
@@ -52,9 +64,12 @@ class ChannelModel:
             return False
         return not self.global_prefetch or len(self.unacked) < self.global_prefetch
 
-    def deliver(self, consumer: Consumer, entry: Entry) -> None:
-        tag = self._track(entry, consumer.queue, None if consumer.no_ack else consumer)
+    def deliver(self, consumer: Consumer, entry: Entry, now: float) -> None:
+        tag = self._track(entry, consumer.queue, None if consumer.no_ack else consumer, now)
         message = entry.message
+        header = message.header
+        if consumer.queue.is_quorum and entry.delivery_count:
+            header = with_delivery_count(message, entry.delivery_count)
         self.session.send_delivery(
             self.number,
             consumer.tag,
@@ -62,17 +77,20 @@ class ChannelModel:
             entry.redelivered,
             message.exchange,
             message.routing_key,
-            message.header,
+            header,
             message.body,
         )
 
-    def get(self, queue: Queue, entry: Entry, no_ack: bool) -> None:
+    def get(self, queue: Queue, entry: Entry, no_ack: bool, now: float) -> None:
         if no_ack:
             tag = self._next_tag
             self._next_tag += 1
         else:
-            tag = self._track(entry, queue, None, get=True)
+            tag = self._track(entry, queue, None, now, get=True)
         message = entry.message
+        header = message.header
+        if queue.is_quorum:  # basic.get always reports the count on a quorum queue
+            header = with_delivery_count(message, entry.delivery_count)
         self.session.send_content(
             self.number,
             commands.Basic.GetOk(
@@ -82,19 +100,32 @@ class ChannelModel:
                 routing_key=message.routing_key,
                 message_count=queue.message_count,
             ),
-            message.header,
+            header,
             message.body,
         )
 
-    def _track(self, entry: Entry, queue: Queue, consumer: Consumer | None, get=False) -> int:
+    def _track(
+        self, entry: Entry, queue: Queue, consumer: Consumer | None, now: float, get: bool = False
+    ) -> int:
         tag = self._next_tag
         self._next_tag += 1
         if consumer is not None or get:
-            self.unacked[tag] = Unacked(queue, entry, consumer)
+            if not self.unacked:
+                self.on_first_unacked(self)
+            self.unacked[tag] = Unacked(queue, entry, consumer, now)
             queue.unacked += 1
             if consumer is not None:
                 consumer.unacked += 1
         return tag
+
+    def ack_deadline(self) -> float | None:
+        """When the oldest unacked delivery runs out of time (consumer timeout)."""
+        if self.consumer_timeout is None or not self.unacked:
+            return None
+        oldest = next(iter(self.unacked.values()))
+        timeout = oldest.queue.consumer_timeout
+        seconds = timeout / 1000 if timeout is not None else self.consumer_timeout
+        return oldest.delivered_at + seconds
 
     def settle(self, tag: int, multiple: bool) -> list[tuple[int, Unacked]] | None:
         """Take deliveries off the unacked list; None if ``tag`` is unknown."""
@@ -128,3 +159,12 @@ class ChannelModel:
         if unacked.consumer is not None:
             unacked.consumer.unacked -= 1
         return unacked
+
+
+def with_delivery_count(message, count: int) -> ContentHeader:
+    """The header of a quorum-queue delivery, reporting how often it came back."""
+    props = dict(message.props)
+    headers = dict(props.get("headers") or {})
+    headers["x-delivery-count"] = ("l", count)
+    props["headers"] = headers
+    return message.with_properties(props).header

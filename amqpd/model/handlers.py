@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING
 from pamqp import commands
 
 from amqpd.errors import AMQPConnectionError, ChannelError, ReplyCode
-from amqpd.model import names
+from amqpd.model import names, publish
 from amqpd.model.channel import ChannelModel, Consumer
 from amqpd.model.confirms import Confirms
-from amqpd.model.message import Message
+from amqpd.model.queue_args import check_consumer
 from amqpd.wire.assembler import Command
 
 if TYPE_CHECKING:
@@ -70,6 +70,8 @@ def exchange_unbind(broker: Broker, state: SessionState, channel, command: Comma
 
 def queue_declare(broker: Broker, state: SessionState, channel, command: Command):
     m = command.method
+    if m.queue == publish.REPLY_TO or m.queue.startswith(publish.REPLY_PREFIX):
+        return _declare_reply_to(broker, state, m)
     queue = state.vhost.declare_queue(
         m.queue,
         owner=state.session,
@@ -80,11 +82,21 @@ def queue_declare(broker: Broker, state: SessionState, channel, command: Command
         arguments=m.arguments or {},
     )
     channel.last_queue = queue.name
+    broker.delivery.touch(queue)
     return commands.Queue.DeclareOk(
         queue=queue.name,
         message_count=queue.message_count,
         consumer_count=len(queue.consumers),
     )
+
+
+def _declare_reply_to(broker: Broker, state: SessionState, m):
+    """The direct reply-to pseudo-queue: always there, or a live reply name."""
+    if m.queue != publish.REPLY_TO and m.queue not in broker.reply_channels:
+        raise ChannelError(
+            ReplyCode.NOT_FOUND, f"no queue '{m.queue}' in vhost '{state.vhost.name}'"
+        )
+    return commands.Queue.DeclareOk(queue=m.queue, message_count=0, consumer_count=1)
 
 
 def _queue_name(channel: ChannelModel, name: str) -> str:
@@ -138,7 +150,7 @@ def queue_purge(broker: Broker, state: SessionState, channel, command: Command):
 def queue_delete(broker: Broker, state: SessionState, channel, command: Command):
     m = command.method
     queue = state.vhost.queues.get(_queue_name(channel, m.queue))
-    if queue is None:
+    if queue is None:  # also the direct reply-to pseudo-queue
         return commands.Queue.DeleteOk(message_count=0)
     state.vhost.check_exclusive(queue, state.session)
     where = f"queue '{queue.name}' in vhost '{queue.vhost}'"
@@ -156,48 +168,18 @@ def basic_publish(broker: Broker, state: SessionState, channel: ChannelModel, co
     m = command.method
     if m.immediate:
         raise AMQPConnectionError(ReplyCode.NOT_IMPLEMENTED, "immediate=true")
-    size = len(command.body)
-    if size > broker.max_message_size:
-        raise ChannelError(
-            ReplyCode.PRECONDITION_FAILED,
-            f"message size {size} is larger than configured max size {broker.max_message_size}",
-        )
-    vhost = state.vhost
-    exchange = vhost.exchange(m.exchange)
-    if exchange.internal:
-        raise ChannelError(
-            ReplyCode.ACCESS_REFUSED,
-            f"cannot publish to internal exchange '{exchange.name}' in vhost '{vhost.name}'",
-        )
     assert command.header is not None
-    message = Message(m.exchange, m.routing_key, command.header, command.body)
+    exchange, message = publish.check_and_build(
+        broker, state, channel, m, command.header, command.body
+    )
     if channel.tx is not None:
         channel.tx.append(("publish", exchange, message, m.mandatory))
         return None
     seq = channel.confirms.publish() if channel.confirms is not None else None
-    _route(broker, state, channel, exchange, message, m.mandatory)
+    accepted = publish.route_and_enqueue(broker, state, channel, exchange, message, m.mandatory)
     if seq is not None:
-        broker.confirm(channel, seq)
+        broker.confirm(channel, seq, accepted)
     return None
-
-
-def _route(broker: Broker, state, channel: ChannelModel, exchange, message: Message, mandatory):
-    queues = state.vhost.route(exchange, message)
-    if not queues and mandatory:
-        state.session.send_content(
-            channel.number,
-            commands.Basic.Return(
-                reply_code=ReplyCode.NO_ROUTE,
-                reply_text="NO_ROUTE",
-                exchange=message.exchange,
-                routing_key=message.routing_key,
-            ),
-            message.header,
-            message.body,
-        )
-    for queue in queues:
-        queue.enqueue(message)
-        broker.dispatch(queue)
 
 
 # ---- basic class: consuming ------------------------------------------------------
@@ -205,26 +187,56 @@ def _route(broker: Broker, state, channel: ChannelModel, exchange, message: Mess
 
 def basic_consume(broker: Broker, state: SessionState, channel: ChannelModel, command: Command):
     m = command.method
+    if m.queue == publish.REPLY_TO:
+        return _consume_replies(broker, channel, m)
     queue = _owned_queue(state, channel, m.queue)
     tag = m.consumer_tag or names.consumer_tag()
     if tag in channel.consumers:
         raise AMQPConnectionError(ReplyCode.NOT_ALLOWED, f"attempt to reuse consumer tag '{tag}'")
-    if queue.exclusive_consumer is not None or (m.exclusive and queue.consumers):
+    arguments = m.arguments or {}
+    problem = check_consumer(queue.name, queue.vhost, queue.type, arguments)
+    if problem is not None:
+        raise problem
+    priority = arguments.get("x-priority", 0)
+    exclusive_use = queue.exclusive_consumer is not None or (
+        m.exclusive and (queue.consumers or queue.single_active)
+    )
+    if exclusive_use:
         raise ChannelError(
             ReplyCode.ACCESS_REFUSED,
             f"queue '{queue.name}' in vhost '{queue.vhost}' in exclusive use",
         )
+    if queue.is_quorum and channel.global_prefetch:
+        raise AMQPConnectionError(
+            ReplyCode.NOT_IMPLEMENTED,
+            f"queue '{queue.name}' in vhost '{queue.vhost}' does not support global qos",
+        )
     consumer = Consumer(
-        tag, queue, channel, m.no_ack, m.exclusive, channel.prefetch, dict(m.arguments or {})
+        tag, queue, channel, m.no_ack, m.exclusive, channel.prefetch, dict(arguments), priority
     )
     channel.consumers[tag] = consumer
     queue.add_consumer(consumer)
+    broker.delivery.schedule_queue_expiry(queue)
     broker.dispatch(queue)
     return commands.Basic.ConsumeOk(consumer_tag=tag)
 
 
+def _consume_replies(broker: Broker, channel: ChannelModel, m):
+    if not m.no_ack:
+        raise ChannelError(ReplyCode.PRECONDITION_FAILED, "reply consumer cannot acknowledge")
+    if channel.reply_consumer is not None:
+        raise ChannelError(ReplyCode.PRECONDITION_FAILED, "reply consumer already set")
+    channel.reply_consumer = m.consumer_tag or names.consumer_tag()
+    channel.reply_name = publish.reply_name()
+    broker.reply_channels[channel.reply_name] = channel
+    return commands.Basic.ConsumeOk(consumer_tag=channel.reply_consumer)
+
+
 def basic_cancel(broker: Broker, state: SessionState, channel: ChannelModel, command: Command):
     tag = command.method.consumer_tag
+    if tag and tag == channel.reply_consumer:
+        broker.reply_channels.pop(channel.reply_name, None)
+        channel.reply_consumer = channel.reply_name = None
     consumer = channel.consumers.get(tag)
     if consumer is not None:
         broker.cancel_consumer(consumer)
@@ -234,10 +246,15 @@ def basic_cancel(broker: Broker, state: SessionState, channel: ChannelModel, com
 def basic_get(broker: Broker, state: SessionState, channel: ChannelModel, command: Command):
     m = command.method
     queue = _owned_queue(state, channel, m.queue)
+    delivery = broker.delivery
+    delivery.touch(queue)
+    delivery.expire_head(queue, strict=True)
     entry = queue.pop()
     if entry is None:
         return commands.Basic.GetEmpty()
-    channel.get(queue, entry, m.no_ack)
+    delivery.expire_head(queue, strict=True)  # message_count is what is left after it
+    channel.get(queue, entry, m.no_ack, broker.now)
+    broker.dispatch(queue)
     return None
 
 
@@ -262,7 +279,7 @@ def basic_qos(broker: Broker, state: SessionState, channel: ChannelModel, comman
 
 def basic_ack(broker: Broker, state: SessionState, channel: ChannelModel, command: Command):
     m = command.method
-    _settle(broker, channel, m.delivery_tag, m.multiple, requeue=False)
+    _settle(broker, channel, m.delivery_tag, m.multiple, requeue=None)
     return None
 
 
@@ -278,7 +295,8 @@ def basic_reject(broker: Broker, state: SessionState, channel: ChannelModel, com
     return None
 
 
-def _settle(broker: Broker, channel: ChannelModel, tag: int, multiple: bool, requeue: bool):
+def _settle(broker: Broker, channel: ChannelModel, tag: int, multiple: bool, requeue):
+    """requeue: None for an ack, True to requeue, False to reject (dead-letter)."""
     settled = channel.settle(tag, multiple)
     if settled is None:
         raise ChannelError(ReplyCode.PRECONDITION_FAILED, f"unknown delivery tag {tag}")
@@ -290,10 +308,19 @@ def _settle(broker: Broker, channel: ChannelModel, tag: int, multiple: bool, req
 
 def _apply_settlement(broker: Broker, channel: ChannelModel, settled, requeue: bool):
     queues = set()
+    rejected: dict = {}
     for _tag, unacked in settled:
-        queues.add(unacked.queue)
-        if requeue and not unacked.queue.deleted:
-            unacked.queue.requeue(unacked.entry)
+        queue = unacked.queue
+        queues.add(queue)
+        if requeue:
+            broker.delivery.requeue(queue, unacked.entry)
+        elif requeue is None:
+            pass  # acknowledged
+        else:
+            rejected.setdefault(queue, []).append(unacked.entry)
+    for queue, entries in rejected.items():
+        if not queue.deleted:
+            broker.delivery.dead_letter(queue, entries, "rejected")
     _dispatch_consumed(broker, channel, queues)
 
 
@@ -310,9 +337,8 @@ def basic_recover(broker: Broker, state: SessionState, channel: ChannelModel, co
         raise AMQPConnectionError(ReplyCode.NOT_IMPLEMENTED, "requeue=false")
     queues = set()
     for unacked in channel.settle_all():
-        if not unacked.queue.deleted:
-            unacked.queue.requeue(unacked.entry)
-            queues.add(unacked.queue)
+        broker.delivery.requeue(unacked.queue, unacked.entry)
+        queues.add(unacked.queue)
     _dispatch_consumed(broker, channel, queues)
     return commands.Basic.RecoverOk()
 
@@ -344,14 +370,20 @@ def tx_select(broker: Broker, state: SessionState, channel: ChannelModel, comman
 def tx_commit(broker: Broker, state: SessionState, channel: ChannelModel, command: Command):
     pending = _transaction(channel)
     channel.tx = []
+    complete = True
     for action in pending:
         if action[0] == "publish":
             _kind, exchange, message, mandatory = action
-            if exchange.name in state.vhost.exchanges or exchange.name == "":
-                _route(broker, state, channel, exchange, message, mandatory)
+            if exchange.name == "" or state.vhost.exchanges.get(exchange.name) is exchange:
+                complete = (
+                    publish.route_and_enqueue(broker, state, channel, exchange, message, mandatory)
+                    and complete
+                )
         else:
             _kind, settled, requeue = action
             _apply_settlement(broker, channel, settled, requeue)
+    if not complete:
+        raise ChannelError(ReplyCode.PRECONDITION_FAILED, "partial tx completion")
     return commands.Tx.CommitOk()
 
 
@@ -401,3 +433,12 @@ TABLE = {
     commands.Tx.Commit: tx_commit,
     commands.Tx.Rollback: tx_rollback,
 }
+
+
+def release_delayed(broker: Broker, held) -> None:
+    """A delayed message's time has come: route it through its exchange now."""
+    exchange, message, vhost = held
+    if vhost.exchanges.get(exchange.name) is not exchange:
+        return  # the exchange was deleted meanwhile
+    for queue in vhost.route(exchange, message, publish.routing_keys(message)):
+        broker.delivery.enqueue(queue, message)

@@ -1,9 +1,15 @@
 """A queue: ready messages in order, consumers served in turn.
 
-Ready messages come from two places: those requeued after a delivery (kept
-in their original order, ahead of the rest, as RabbitMQ's classic queues do)
-and the never-delivered tail. Every message delivered left from the head, so
-a requeued message is always older than everything still in the tail.
+Ready messages are kept by a store. The FIFO store holds the never-delivered
+tail and, ahead of it, requeued messages in their original order (as RabbitMQ's
+classic queues do: every delivered message left from the head, so a requeued
+one is older than anything still in the tail). The priority store serves the
+highest priority first, FIFO within a priority, requeued messages first among
+their priority.
+
+Consumers are grouped by their x-priority: the highest group with a consumer
+able to take a message gets it, in turn within the group. A single-active-
+consumer queue serves only its first registered consumer.
 """
 
 from __future__ import annotations
@@ -20,10 +26,68 @@ from amqpd.model.message import Message
 class Entry:
     message: Message
     seq: int
+    expires_at: float | None = None
+    priority: int = 0
     redelivered: bool = False
+    delivery_count: int = 0  # returns to the queue (quorum queues report it)
 
     def __lt__(self, other: Entry) -> bool:
         return self.seq < other.seq
+
+
+class FifoStore:
+    def __init__(self) -> None:
+        self._tail: deque[Entry] = deque()
+        self._requeued: list[Entry] = []
+
+    def __len__(self) -> int:
+        return len(self._tail) + len(self._requeued)
+
+    def push(self, entry: Entry) -> None:
+        self._tail.append(entry)
+
+    def push_back(self, entry: Entry) -> None:
+        heapq.heappush(self._requeued, entry)
+
+    def peek(self) -> Entry | None:
+        if self._requeued:
+            return self._requeued[0]
+        return self._tail[0] if self._tail else None
+
+    def pop(self) -> Entry | None:
+        if self._requeued:
+            return heapq.heappop(self._requeued)
+        return self._tail.popleft() if self._tail else None
+
+    def clear(self) -> list[Entry]:
+        entries = sorted(self._requeued) + list(self._tail)
+        self._tail.clear()
+        self._requeued.clear()
+        return entries
+
+
+class PriorityStore:
+    def __init__(self) -> None:
+        self._heap: list[tuple[int, int, Entry]] = []
+
+    def __len__(self) -> int:
+        return len(self._heap)
+
+    def push(self, entry: Entry) -> None:
+        heapq.heappush(self._heap, (-entry.priority, entry.seq, entry))
+
+    push_back = push  # the original sequence number puts it ahead of newer ones
+
+    def peek(self) -> Entry | None:
+        return self._heap[0][2] if self._heap else None
+
+    def pop(self) -> Entry | None:
+        return heapq.heappop(self._heap)[2] if self._heap else None
+
+    def clear(self) -> list[Entry]:
+        entries = [item[2] for item in sorted(self._heap)]
+        self._heap.clear()
+        return entries
 
 
 @dataclass(eq=False)
@@ -36,57 +100,136 @@ class Queue:
     arguments: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self._tail: deque[Entry] = deque()
-        self._requeued: list[Entry] = []
+        args = self.arguments
+        self.max_priority = _int_arg(args, "x-max-priority") or 0
+        self._store: FifoStore | PriorityStore = (
+            PriorityStore() if self.max_priority else FifoStore()
+        )
         self._seq = itertools.count()
-        self.consumers: deque = deque()  # rotated: the next to serve is on the left
+        self.bytes = 0  # body bytes of ready messages
+        self.message_ttl = _int_arg(args, "x-message-ttl")
+        self.expires = _int_arg(args, "x-expires")
+        self.max_length = _int_arg(args, "x-max-length")
+        self.max_length_bytes = _int_arg(args, "x-max-length-bytes")
+        self.overflow = _str_arg(args, "x-overflow") or "drop-head"
+        self.dead_letter_exchange = _str_arg(args, "x-dead-letter-exchange")
+        self.dead_letter_routing_key = _str_arg(args, "x-dead-letter-routing-key")
+        self.single_active = args.get("x-single-active-consumer") is True
+        self.type = _str_arg(args, "x-queue-type") or "classic"
+        self.delivery_limit = _int_arg(args, "x-delivery-limit")
+        self.consumer_timeout = _int_arg(args, "x-consumer-timeout")
+        self.consumers: list = []  # in registration order
+        self._groups: dict[int, deque] = {}  # x-priority -> consumers, next to serve on the left
         self.exclusive_consumer = None
         self.had_consumers = False
         self.unacked = 0
         self.bindings: set[tuple] = set()  # (exchange name, key, frozen arguments)
         self.deleted = False
+        self.last_used = 0.0  # for x-expires
 
     # ---- messages -------------------------------------------------------------
     @property
     def message_count(self) -> int:
-        return len(self._tail) + len(self._requeued)
+        return len(self._store)
 
-    def enqueue(self, message: Message) -> Entry:
-        entry = Entry(message, next(self._seq))
-        self._tail.append(entry)
+    @property
+    def is_quorum(self) -> bool:
+        return self.type == "quorum"
+
+    def enqueue(self, message: Message, now: float) -> Entry:
+        ttl = self.message_ttl
+        per_message = message.ttl
+        if per_message is not None:
+            ttl = per_message if ttl is None else min(ttl, per_message)
+        priority = min(message.priority, self.max_priority) if self.max_priority else 0
+        entry = Entry(
+            message,
+            next(self._seq),
+            None if ttl is None else now + ttl / 1000,
+            priority,
+        )
+        self._store.push(entry)
+        self.bytes += message.size
         return entry
 
+    def would_overflow(self, message: Message) -> bool:
+        """Whether one more message breaks a length limit (for reject-publish)."""
+        if self.max_length is not None and self.message_count + 1 > self.max_length:
+            return True
+        return (
+            self.max_length_bytes is not None and self.bytes + message.size > self.max_length_bytes
+        )
+
+    def over_limit(self) -> bool:
+        if self.max_length is not None and self.message_count > self.max_length:
+            return True
+        return self.max_length_bytes is not None and self.bytes > self.max_length_bytes
+
+    def peek(self) -> Entry | None:
+        return self._store.peek()
+
     def pop(self) -> Entry | None:
-        if self._requeued:
-            return heapq.heappop(self._requeued)
-        if self._tail:
-            return self._tail.popleft()
-        return None
+        entry = self._store.pop()
+        if entry is not None:
+            self.bytes -= entry.message.size
+        return entry
 
     def requeue(self, entry: Entry) -> None:
         entry.redelivered = True
-        heapq.heappush(self._requeued, entry)
+        entry.delivery_count += 1
+        self._store.push_back(entry)
+        self.bytes += entry.message.size
 
     def purge(self) -> int:
-        count = self.message_count
-        self._tail.clear()
-        self._requeued.clear()
-        return count
+        entries = self._store.clear()
+        self.bytes = 0
+        return len(entries)
+
+    def next_expiry(self) -> float | None:
+        head = self._store.peek()
+        return None if head is None else head.expires_at
 
     # ---- consumers ------------------------------------------------------------
     def add_consumer(self, consumer) -> None:
         self.consumers.append(consumer)
+        self._groups.setdefault(consumer.priority, deque()).append(consumer)
+        self._groups = dict(sorted(self._groups.items(), reverse=True))
         self.had_consumers = True
         if consumer.exclusive:
             self.exclusive_consumer = consumer
 
     def remove_consumer(self, consumer) -> None:
-        try:
-            self.consumers.remove(consumer)
-        except ValueError:
+        if consumer not in self.consumers:
             return
+        self.consumers.remove(consumer)
+        group = self._groups[consumer.priority]
+        group.remove(consumer)
+        if not group:
+            del self._groups[consumer.priority]
         if self.exclusive_consumer is consumer:
             self.exclusive_consumer = None
 
-    def in_use(self) -> bool:
-        return bool(self.consumers)
+    def next_consumer(self, can_take):
+        """The consumer the next message goes to, or None if none can take one."""
+        if self.single_active:
+            active = self.consumers[0] if self.consumers else None
+            return active if active is not None and can_take(active) else None
+        for group in self._groups.values():
+            for _ in range(len(group)):
+                consumer = group[0]
+                group.rotate(-1)
+                if can_take(consumer):
+                    return consumer
+        return None
+
+
+def _int_arg(args: dict, name: str) -> int | None:
+    value = args.get(name)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _str_arg(args: dict, name: str) -> str | None:
+    value = args.get(name)
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return value if isinstance(value, str) else None

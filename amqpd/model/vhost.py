@@ -14,7 +14,7 @@ from amqpd.model.arguments import QUEUE_EQUIVALENCE_ARGS, inequivalence, type_na
 from amqpd.model.exchange_types import REGISTRY, ExchangeType
 from amqpd.model.message import Message, freeze
 from amqpd.model.queue import Queue
-from amqpd.model.queue_args import invalid_argument
+from amqpd.model.queue_args import check_new_queue
 
 # Exchanges every vhost has, as in RabbitMQ.
 PREDECLARED = {
@@ -37,7 +37,10 @@ class Exchange:
     arguments: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.router: ExchangeType = REGISTRY[self.type]()
+        # x-delayed-message holds messages, then routes them as its x-delayed-type.
+        self.delayed = self.type == DELAYED_TYPE
+        routing_type = _delayed_type(self.arguments) if self.delayed else self.type
+        self.router: ExchangeType = REGISTRY[routing_type]()
         # Bindings where this is the source: (destination, key, frozen arguments) -> arguments.
         self.bindings: dict[tuple, dict] = {}
         # (source name, key, frozen arguments) for bindings where this is the destination.
@@ -100,8 +103,13 @@ class VirtualHost:
             raise _default_exchange_refused()
         if passive:
             return self.exchange(name)
-        if type_ not in REGISTRY:
+        if type_ not in REGISTRY and type_ != DELAYED_TYPE:
             raise AMQPConnectionError(ReplyCode.COMMAND_INVALID, _bad_type_text(type_))
+        if type_ == DELAYED_TYPE and _delayed_type(arguments) not in REGISTRY:
+            raise ChannelError(
+                ReplyCode.PRECONDITION_FAILED,
+                "Invalid argument, 'x-delayed-type' must be an existing exchange type",
+            )
         current = self.exchanges.get(name)
         alternate = arguments.get("alternate-exchange")
         if current is None:
@@ -111,9 +119,10 @@ class VirtualHost:
                     f"exchange name '{name}' contains reserved prefix 'amq.*'",
                 )
             if alternate is not None and not isinstance(alternate, str | bytes):
+                kind = type_name(alternate, _type_of(arguments, "alternate-exchange"))
                 raise ChannelError(
                     ReplyCode.PRECONDITION_FAILED,
-                    f"invalid type '{type_name(alternate)}' for arg 'alternate-exchange' "
+                    f"invalid type '{kind}' for arg 'alternate-exchange' "
                     f"in exchange '{name}' in vhost '{self.name}'",
                 )
             current = Exchange(name, type_, durable, auto_delete, internal, dict(arguments))
@@ -132,7 +141,12 @@ class VirtualHost:
                     f"inequivalent arg '{arg}' {where}: received '{new}' but current is '{old}'",
                 )
         # Of the arguments, RabbitMQ compares only alternate-exchange.
-        reason = inequivalence(alternate, current.arguments.get("alternate-exchange"))
+        reason = inequivalence(
+            alternate,
+            current.arguments.get("alternate-exchange"),
+            _type_of(arguments, "alternate-exchange"),
+            _type_of(current.arguments, "alternate-exchange"),
+        )
         if reason:
             raise ChannelError(
                 ReplyCode.PRECONDITION_FAILED,
@@ -183,7 +197,8 @@ class VirtualHost:
             queue = self.queue(name)
             self.check_exclusive(queue, owner)
             return queue
-        if name == "":
+        server_named = name == ""
+        if server_named:
             name = names.queue_name()
         elif name.startswith("amq."):
             raise ChannelError(
@@ -191,13 +206,17 @@ class VirtualHost:
             )
         current = self.queues.get(name)
         if current is None:
-            invalid = invalid_argument(arguments)
-            if invalid:
-                arg, reason = invalid
-                raise ChannelError(
-                    ReplyCode.PRECONDITION_FAILED,
-                    f"invalid arg '{arg}' for queue '{name}' in vhost '{self.name}': {reason}",
-                )
+            problem = check_new_queue(
+                name,
+                self.name,
+                arguments,
+                server_named=server_named,
+                durable=durable,
+                exclusive=exclusive,
+                auto_delete=auto_delete,
+            )
+            if problem is not None:
+                raise problem
             queue = Queue(
                 name,
                 self.name,
@@ -226,7 +245,9 @@ class VirtualHost:
             new, old = arguments.get(arg), current.arguments.get(arg)
             if arg == "x-queue-type" and (new or "classic") == (old or "classic"):
                 continue  # an absent type means classic
-            reason = inequivalence(new, old)
+            reason = inequivalence(
+                new, old, _type_of(arguments, arg), _type_of(current.arguments, arg)
+            )
             if reason:
                 raise ChannelError(
                     ReplyCode.PRECONDITION_FAILED, f"inequivalent arg '{arg}' {where}: {reason}"
@@ -302,21 +323,32 @@ class VirtualHost:
             self._remove_exchange(source)
 
     # ---- routing ----------------------------------------------------------------
-    def route(self, exchange: Exchange, message: Message) -> list[Queue]:
+    def route(
+        self, exchange: Exchange, message: Message, keys: list[str] | None = None
+    ) -> list[Queue]:
         """Queues the message goes to: through exchange bindings and alternate
-        exchanges, each exchange visited once, each queue reached once."""
+        exchanges, each exchange visited once, each queue reached once.
+
+        ``keys`` are the routing key and any sender-selected (CC/BCC) ones.
+        """
+        keys = [message.routing_key] if keys is None else keys
         if exchange.name == "":
-            queue = self.queues.get(message.routing_key)
-            return [queue] if queue is not None else []
+            found = (self.queues.get(key) for key in dict.fromkeys(keys))
+            return [queue for queue in found if queue is not None]
         queues: dict[str, Queue] = {}
         seen = {exchange.name}
         work = [exchange]
         headers = None
         while work:
             current = work.pop()
-            if current.type == "headers" and headers is None:
-                headers = message.headers
-            dests = list(current.router.route(message.routing_key, headers))
+            if current.type == "headers":
+                if headers is None:
+                    headers = message.headers
+                dests = list(current.router.route("", headers))
+            else:
+                dests = []
+                for key in keys:
+                    dests.extend(current.router.route(key, None))
             if not dests and current.alternate:
                 dests = [_exchange_dest(current.alternate)]
             for kind, name in dests:
@@ -356,6 +388,19 @@ _ERLANG_ATOMS = frozenset(
 def _bad_type_text(type_: str) -> str:
     word = "invalid" if type_ in _ERLANG_ATOMS else "unknown"
     return f"{word} exchange type '{type_}'"
+
+
+DELAYED_TYPE = "x-delayed-message"
+
+
+def _delayed_type(arguments: dict) -> str | None:
+    value = arguments.get("x-delayed-type")
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+
+
+def _type_of(arguments: dict, key: str) -> str | None:
+    types = getattr(arguments, "types", None)
+    return types.get(key) if types else None
 
 
 def _default_exchange_refused() -> ChannelError:

@@ -43,11 +43,13 @@ class ConnectionHandler:
         authority: Authority,
         broker: Broker,
         max_output: int,
+        on_broker_change=lambda: None,
     ) -> None:
         self.stream = stream
         self.peer = peer
         self.broker = broker
         self.max_output = max_output
+        self._on_broker_change = on_broker_change
         self.conn = Connection(settings, authority, trio.current_time())
         self._data_ready = trio.Event()
         self._output_drained = trio.Event()
@@ -98,6 +100,11 @@ class ConnectionHandler:
     def send_content(self, channel: int, method, header, body: bytes) -> None:
         self.conn.send_content(channel, method, header, body)
         self._data_ready.set()
+
+    def fail_channel(self, channel: int, error: AMQPError) -> None:
+        """Close a channel for a fault the broker found on its own (a timer)."""
+        self.conn.fail(channel, error)
+        self._after_change()
 
     def send_delivery(self, channel: int, *delivery) -> None:
         self.conn.send_delivery(channel, *delivery)
@@ -151,7 +158,7 @@ class ConnectionHandler:
                 if not was_writable and self.writable and self._opened:
                     # Deliveries held back for this slow client may go out now.
                     self.broker.writable_again(self)
-                    self.broker.flush()
+                    self._on_broker_change()
             if self.conn.transport_closed and not self.conn.pending_output:
                 self._task_scope.cancel()
                 return
@@ -189,6 +196,7 @@ class ConnectionHandler:
                 channel = event.channel if isinstance(event, CommandReceived) else 0
                 self.conn.fail(channel, err)
         self.broker.flush()
+        self._on_broker_change()
 
     def _handle_event(self, event: object) -> None:
         match event:

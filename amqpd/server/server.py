@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import math
 import socket
 
 import trio
@@ -32,7 +33,14 @@ class Server:
     def __init__(self, config: BrokerConfig) -> None:
         self.config = config
         self.access = Access(config.users(), config.vhosts)
-        self.broker = Broker(config.vhosts, config.max_message_size)
+        timeout = config.consumer_timeout / 1000 if config.consumer_timeout else None
+        self.broker = Broker(
+            config.vhosts,
+            config.max_message_size,
+            clock=trio.current_time,
+            consumer_timeout=timeout,
+        )
+        self._broker_timer_scope = trio.CancelScope()
         self.settings = config.connection_settings()
         self.handlers: set[ConnectionHandler] = set()
         self.port: int | None = None
@@ -47,6 +55,7 @@ class Server:
         log.info("amqpd listening on %s:%d", self.config.bind, self.port)
         try:
             async with trio.open_nursery() as connections:
+                connections.start_soon(self._broker_timer)
                 async with trio.open_nursery() as accepting:
                     for listener in listeners:
                         accepting.start_soon(self._accept_loop, listener, connections)
@@ -108,6 +117,7 @@ class Server:
             self.access,
             self.broker,
             self.config.max_connection_output,
+            on_broker_change=self.after_broker,
         )
         self.handlers.add(handler)
         try:
@@ -117,6 +127,30 @@ class Server:
             log.exception("connection %s failed", peer)
         finally:
             self.handlers.discard(handler)
+
+    # ---- the broker's own timers (TTL, expiry, delays, consumer timeouts) ------
+
+    async def _broker_timer(self) -> None:
+        while True:
+            with self._broker_timer_scope:
+                self.broker_changed()
+                await trio.sleep_forever()
+            self._broker_timer_scope = trio.CancelScope()
+            self.broker.handle_timer(trio.current_time())
+            self.after_broker()
+
+    def broker_changed(self) -> None:
+        """Point the broker timer at the model's next deadline (it may have moved)."""
+        deadline = self.broker.next_deadline()
+        self._broker_timer_scope.deadline = math.inf if deadline is None else deadline
+
+    def after_broker(self) -> None:
+        """Close the channels the model found at fault, send confirms, re-arm the timer."""
+        faults, self.broker.channel_faults = self.broker.channel_faults, []
+        for session, channel, error in faults:
+            session.fail_channel(channel, error)
+        self.broker.flush()
+        self.broker_changed()
 
     async def _close_connections(self, nursery) -> None:
         """Send 320 CONNECTION_FORCED to every client and give them time to close."""

@@ -14,7 +14,7 @@ from pamqp import commands, decode, encode, exceptions
 from pamqp.base import Frame as Method
 
 from amqpd.errors import AMQPConnectionError, DropConnection, ReplyCode
-from amqpd.wire import fastpath
+from amqpd.wire import fastpath, fieldtable
 from amqpd.wire.erlang import binary_w, frame_error_text
 from amqpd.wire.frames import FRAME_HEADER, FRAME_METHOD, frame
 
@@ -86,6 +86,10 @@ def _unmarshal_exact(method: Method, data: bytes) -> None:
                 raise ValueError("truncated bit field")
             value = bool(data[pos] & (1 << bit_index))
             bit_index, in_bits = bit_index + 1, True
+        elif kind == "table":
+            # Our own table decoder keeps the wire types RabbitMQ's errors name.
+            typed, pos = fieldtable.decode_table(data, pos)
+            value = fieldtable.ArgTable.from_typed(typed)
         else:
             used, value = decode.by_type(data[pos:], kind)
             pos += used

@@ -9,6 +9,7 @@ hold an ordered dict of such pairs and arrays ("A") a list of them.
 
 from __future__ import annotations
 
+import datetime
 import decimal
 import struct
 
@@ -148,8 +149,26 @@ def plain(field: Field) -> object:
         return {k: plain(v) for k, v in value.items()}
     if kind == "A":
         return [plain(v) for v in value]
+    if kind == "T":  # a timestamp is not an integer to RabbitMQ's argument checks
+        return datetime.datetime.fromtimestamp(value, tz=datetime.UTC)
     return value
 
 
 def longstr(text: str) -> Field:
     return ("S", text.encode("utf-8"))
+
+
+class ArgTable(dict):
+    """A method's arguments table as plain values, remembering each top-level
+    value's wire type (RabbitMQ names the type in its argument errors)."""
+
+    types: dict[str, str]
+
+    @classmethod
+    def from_typed(cls, table: dict[str, Field]) -> ArgTable:
+        plain_table = cls((key, plain(field)) for key, field in table.items())
+        plain_table.types = {key: field[0] for key, field in table.items()}
+        return plain_table
+
+    def type_of(self, key: str) -> str | None:
+        return self.types.get(key)

@@ -1,0 +1,52 @@
+"""Deadlines of the broker model, keyed by what they are for.
+
+Scheduling a key again moves its deadline; the heap keeps stale entries and
+skips them when they surface (and is rebuilt when they pile up).
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections.abc import Hashable
+
+
+class Timers:
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, Hashable]] = []
+        self._due: dict[Hashable, float] = {}
+        self._seq = itertools.count()
+
+    def schedule(self, key: Hashable, when: float | None) -> None:
+        """Set (or move, or with None clear) the deadline of ``key``."""
+        if when is None:
+            self._due.pop(key, None)
+            return
+        if self._due.get(key) == when:
+            return
+        self._due[key] = when
+        heapq.heappush(self._heap, (when, next(self._seq), key))
+        if len(self._heap) > 64 and len(self._heap) > 4 * len(self._due):
+            self._heap = [(w, next(self._seq), k) for k, w in self._due.items()]
+            heapq.heapify(self._heap)
+
+    def cancel(self, key: Hashable) -> None:
+        self._due.pop(key, None)
+
+    def next_deadline(self) -> float | None:
+        heap = self._heap
+        while heap and self._due.get(heap[0][2]) != heap[0][0]:
+            heapq.heappop(heap)
+        return heap[0][0] if heap else None
+
+    def pop_due(self, now: float) -> list[Hashable]:
+        """Keys whose deadline has come, earliest first; they are cleared."""
+        due = []
+        while (deadline := self.next_deadline()) is not None and deadline <= now:
+            _when, _seq, key = heapq.heappop(self._heap)
+            del self._due[key]
+            due.append(key)
+        return due
+
+    def __len__(self) -> int:
+        return len(self._due)
