@@ -8,7 +8,7 @@ from pamqp import commands
 
 from amqpd.model.confirms import Confirms
 from amqpd.model.queue import Entry, Queue
-from amqpd.wire.codec import ContentHeader
+from amqpd.wire.codec import ContentHeader, unchecked
 
 
 @dataclass(eq=False, slots=True)
@@ -93,7 +93,8 @@ class ChannelModel:
             header = with_delivery_count(message, entry.delivery_count)
         self.session.send_content(
             self.number,
-            commands.Basic.GetOk(
+            unchecked(
+                commands.Basic.GetOk,
                 delivery_tag=tag,
                 redelivered=entry.redelivered,
                 exchange=message.exchange,

@@ -2,7 +2,7 @@
 
 Publishes get sequence numbers from 1. Each is settled (ack or nack) once the
 broker is done with it, possibly out of order; ``flush`` then says what to send,
-coalescing acks with ``multiple`` up to the oldest message still unsettled.
+coalescing with ``multiple`` up to the oldest message still unsettled.
 """
 
 from __future__ import annotations
@@ -31,18 +31,28 @@ class Confirms:
         return bool(self._acked or self._nacked)
 
     def flush(self) -> list[tuple[str, int, bool]]:
-        """[(kind, delivery tag, multiple)] to send, kind being 'ack' or 'nack'."""
-        out: list[tuple[str, int, bool]] = [("nack", seq, False) for seq in sorted(self._nacked)]
-        self._nacked.clear()
-        acked = sorted(self._acked)
+        """[(kind, delivery tag, multiple)] to send, kind being 'ack' or 'nack'.
+
+        Coalesced as RabbitMQ does: everything below the oldest unsettled message
+        (and below the oldest of the other kind in this batch) goes in one frame
+        with multiple=true; a lone ack goes alone with multiple=false.
+        """
+        acks, nacks = sorted(self._acked), sorted(self._nacked)
         self._acked.clear()
-        if not acked:
-            return out
-        # Every sequence number below the oldest unsettled one is settled, so one
-        # ack with multiple=true covers all of them.
-        oldest = min(self._outstanding) if self._outstanding else acked[-1] + 1
-        below = [seq for seq in acked if seq < oldest]
-        if below:
-            out.append(("ack", below[-1], len(below) > 1))
-        out.extend(("ack", seq, False) for seq in acked if seq > oldest)
+        self._nacked.clear()
+        oldest = min(self._outstanding) if self._outstanding else None
+        out: list[tuple[str, int, bool]] = []
+        if len(acks) == 1:
+            out.append(("ack", acks[0], False))
+        elif acks:
+            out += _coalesce("ack", acks, nacks, oldest)
+        if nacks:
+            out += _coalesce("nack", nacks, acks, oldest)
         return out
+
+
+def _coalesce(kind: str, seqs: list[int], others: list[int], oldest: int | None):
+    cutoff = min([seqs[-1] + 1 if oldest is None else oldest, *others])
+    below = [seq for seq in seqs if seq < cutoff]
+    out = [(kind, below[-1], True)] if below else []
+    return out + [(kind, seq, False) for seq in seqs if seq >= cutoff]

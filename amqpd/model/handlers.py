@@ -17,6 +17,7 @@ from amqpd.model.channel import ChannelModel, Consumer
 from amqpd.model.confirms import Confirms
 from amqpd.model.queue_args import check_consumer
 from amqpd.wire.assembler import Command
+from amqpd.wire.codec import unchecked
 
 if TYPE_CHECKING:
     from amqpd.model.broker import Broker, SessionState
@@ -83,7 +84,8 @@ def queue_declare(broker: Broker, state: SessionState, channel, command: Command
     )
     channel.last_queue = queue.name
     broker.delivery.touch(queue)
-    return commands.Queue.DeclareOk(
+    return unchecked(
+        commands.Queue.DeclareOk,
         queue=queue.name,
         message_count=queue.message_count,
         consumer_count=len(queue.consumers),
@@ -96,7 +98,7 @@ def _declare_reply_to(broker: Broker, state: SessionState, m):
         raise ChannelError(
             ReplyCode.NOT_FOUND, f"no queue '{m.queue}' in vhost '{state.vhost.name}'"
         )
-    return commands.Queue.DeclareOk(queue=m.queue, message_count=0, consumer_count=1)
+    return unchecked(commands.Queue.DeclareOk, queue=m.queue, message_count=0, consumer_count=1)
 
 
 def _queue_name(channel: ChannelModel, name: str) -> str:
@@ -173,6 +175,7 @@ def basic_publish(broker: Broker, state: SessionState, channel: ChannelModel, co
         broker, state, channel, m, command.header, command.body
     )
     if channel.tx is not None:
+        publish.deliver_replies_now(broker, exchange, message)
         channel.tx.append(("publish", exchange, message, m.mandatory))
         return None
     seq = channel.confirms.publish() if channel.confirms is not None else None
@@ -251,7 +254,7 @@ def basic_get(broker: Broker, state: SessionState, channel: ChannelModel, comman
     delivery.expire_head(queue, strict=True)
     entry = queue.pop()
     if entry is None:
-        return commands.Basic.GetEmpty()
+        return unchecked(commands.Basic.GetEmpty)
     delivery.expire_head(queue, strict=True)  # message_count is what is left after it
     channel.get(queue, entry, m.no_ack, broker.now)
     broker.dispatch(queue)
@@ -376,7 +379,9 @@ def tx_commit(broker: Broker, state: SessionState, channel: ChannelModel, comman
             _kind, exchange, message, mandatory = action
             if exchange.name == "" or state.vhost.exchanges.get(exchange.name) is exchange:
                 complete = (
-                    publish.route_and_enqueue(broker, state, channel, exchange, message, mandatory)
+                    publish.route_and_enqueue(
+                        broker, state, channel, exchange, message, mandatory, replies_sent=True
+                    )
                     and complete
                 )
         else:

@@ -16,6 +16,7 @@ from amqpd.errors import ChannelError, ReplyCode
 from amqpd.model.message import Message
 from amqpd.model.queue_args import MAX_TTL
 from amqpd.wire import properties as props_codec
+from amqpd.wire.codec import unchecked
 from amqpd.wire.erlang import tuple_p
 from amqpd.wire.fieldtable import TYPE_NAMES
 
@@ -131,6 +132,12 @@ def routing_keys(message: Message) -> list[str]:
     return [message.routing_key, *message.cc, *message.bcc]
 
 
+def deliver_replies_now(broker: Broker, exchange: Exchange, message: Message) -> None:
+    """Direct replies skip transactions: RabbitMQ delivers them at once."""
+    if exchange.name == "":
+        _deliver_replies(broker, message, routing_keys(message))
+
+
 def route_and_enqueue(
     broker: Broker,
     state: SessionState,
@@ -138,6 +145,7 @@ def route_and_enqueue(
     exchange: Exchange,
     message: Message,
     mandatory: bool,
+    replies_sent: bool = False,
 ) -> bool:
     """Route a checked message; returns False if a queue refused it (for a nack)."""
     if exchange.delayed and "x-delay" in message.headers:
@@ -147,7 +155,7 @@ def route_and_enqueue(
             return True
     keys = routing_keys(message)
     if exchange.name == "" and any(k.startswith(REPLY_PREFIX) for k in keys):
-        delivered = _deliver_replies(broker, message, keys)
+        delivered = not replies_sent and _deliver_replies(broker, message, keys)
         keys = [k for k in keys if not k.startswith(REPLY_PREFIX)]
         if mandatory and delivered:
             # RabbitMQ both delivers a mandatory reply and returns it as unroutable.
@@ -165,7 +173,8 @@ def route_and_enqueue(
 def _return(state: SessionState, channel: ChannelModel, message: Message) -> None:
     state.session.send_content(
         channel.number,
-        commands.Basic.Return(
+        unchecked(
+            commands.Basic.Return,
             reply_code=ReplyCode.NO_ROUTE,
             reply_text="NO_ROUTE",
             exchange=message.exchange,
@@ -180,9 +189,13 @@ def _return(state: SessionState, channel: ChannelModel, message: Message) -> Non
 
 
 def reply_name() -> str:
-    token = base64.b64encode(secrets.token_bytes(30)).decode()
-    key = base64.b64encode(secrets.token_bytes(16)).decode()
-    return f"{REPLY_PREFIX}{token}.{key}"
+    """amq.rabbitmq.reply-to.<pid>.<key>, shaped like RabbitMQ's: the first part
+    is an Erlang external-term pid (RabbitMQ encodes its channel's), the second
+    a random key. Clients treat the whole name as opaque."""
+    node = b"reply@" + str(secrets.randbelow(10**7)).zfill(7).encode()
+    pid = b"\x83Xv" + len(node).to_bytes(2, "big") + node + secrets.token_bytes(12)
+    key = secrets.token_bytes(16)
+    return f"{REPLY_PREFIX}{base64.b64encode(pid).decode()}.{base64.b64encode(key).decode()}"
 
 
 def _deliver_replies(broker: Broker, message: Message, keys: list[str]) -> bool:

@@ -7,6 +7,8 @@ property bytes, which stay raw until a feature needs to read them.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import struct
 from dataclasses import dataclass
 
@@ -100,6 +102,22 @@ def _unmarshal_exact(method: Method, data: bytes) -> None:
         pos += 1
     if pos != len(data):
         raise ValueError("trailing octets")
+
+
+def unchecked(cls: type[Method], **fields: object) -> Method:
+    """A method built without pamqp's name checks (see _marshal); unset fields
+    take the defaults of the method's constructor."""
+    defaults = _constructor_defaults(cls)
+    method = cls.__new__(cls)
+    for name in cls.__slots__:
+        setattr(method, name, fields.get(name, defaults.get(name)))
+    return method
+
+
+@functools.cache
+def _constructor_defaults(cls: type[Method]) -> dict[str, object]:
+    parameters = inspect.signature(cls.__init__).parameters.values()
+    return {p.name: p.default for p in parameters if p.default is not inspect.Parameter.empty}
 
 
 def encode_method(channel: int, method: Method) -> bytes:
