@@ -55,8 +55,9 @@ class Server:
         log.info("amqpd listening on %s:%d", self.config.bind, self.port)
         try:
             async with trio.open_nursery() as connections:
-                connections.start_soon(self._broker_timer)
                 async with trio.open_nursery() as accepting:
+                    # Stops with the accept loops: a stopping broker runs no timers.
+                    accepting.start_soon(self._broker_timer)
                     for listener in listeners:
                         accepting.start_soon(self._accept_loop, listener, connections)
                     task_status.started(self.port)
