@@ -201,8 +201,10 @@ def basic_consume(broker: Broker, state: SessionState, channel: ChannelModel, co
     if problem is not None:
         raise problem
     priority = arguments.get("x-priority", 0)
-    exclusive_use = queue.exclusive_consumer is not None or (
-        m.exclusive and (queue.consumers or queue.single_active)
+    # Quorum queues in 3.10 do not enforce consumer exclusivity at all.
+    exclusive_use = not queue.is_quorum and (
+        queue.exclusive_consumer is not None
+        or (m.exclusive and (queue.consumers or queue.single_active))
     )
     if exclusive_use:
         raise ChannelError(
@@ -214,8 +216,9 @@ def basic_consume(broker: Broker, state: SessionState, channel: ChannelModel, co
             ReplyCode.NOT_IMPLEMENTED,
             f"queue '{queue.name}' in vhost '{queue.vhost}' does not support global qos",
         )
+    exclusive = m.exclusive and not queue.is_quorum
     consumer = Consumer(
-        tag, queue, channel, m.no_ack, m.exclusive, channel.prefetch, dict(arguments), priority
+        tag, queue, channel, m.no_ack, exclusive, channel.prefetch, dict(arguments), priority
     )
     channel.consumers[tag] = consumer
     queue.add_consumer(consumer)
