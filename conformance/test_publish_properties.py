@@ -17,29 +17,6 @@ def expiration_refused(value, reason):
     return f"PRECONDITION_FAILED - invalid expiration '{value}': {reason}"
 
 
-@pytest.mark.parametrize(
-    "value, reason",
-    [
-        ("  5", "no_integer"),
-        ("", "no_integer"),
-        ("abc", "no_integer"),
-        ("١٢", "no_integer"),  # Arabic-Indic digits
-        ("5 ", '{leftover_string," "}'),
-        ("1.5", '{leftover_string,".5"}'),
-        ("0x10", '{leftover_string,"x10"}'),
-        ("-1", "{value_negative,-1}"),
-        ("315360000001", "{value_too_large,315360000001}"),
-        # Erlang's ~p wraps the long term: a real newline and 44 spaces.
-        ("99999999999999999999", "{value_too_large,\n" + " " * 44 + "99999999999999999999}"),
-    ],
-)
-def test_invalid_expiration_is_refused(lab, value, reason):
-    client, queue = lab.connect(), lab.queue()
-    declare(client, queue)
-    publish(client, 1, b"e", routing_key=queue, expiration=value)
-    assert client.expect_channel_error(1) == (406, expiration_refused(value, reason), 60, 40)
-
-
 @pytest.mark.parametrize("value", ["0", "-0"])
 def test_zero_expiration_expires_at_once(lab, value):
     client, queue = lab.connect(), lab.queue()
@@ -72,21 +49,6 @@ def test_expiration_with_a_plus_sign(lab):
     eventually(lambda: count(client, queue) == 1, timeout=1)
     method, _, body = wait_get(client, queue)
     assert (body, method.message_count) == (b"marker", 0)
-
-
-def test_zero_expiration_reaches_a_waiting_consumer(lab):
-    client, queue = lab.connect(), lab.queue()
-    declare(client, queue)
-    client.call_ok(
-        1, C.Basic.Consume(queue=queue, consumer_tag="c", no_ack=True), C.Basic.ConsumeOk
-    )
-    publish(client, 1, b"now", routing_key=queue, expiration="0")
-    _, deliver, props, body = read_message(client)
-    assert isinstance(deliver, C.Basic.Deliver)
-    assert (props, body) == ({"expiration": "0"}, b"now")
-
-
-# ---- user-id -----------------------------------------------------------------------------
 
 
 def user_refused(value, broker):
