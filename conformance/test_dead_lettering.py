@@ -375,3 +375,23 @@ def test_client_supplied_x_death(lab, supplied):
     _, props, _ = wait_get(client, out)
     # No x-first-death-* is added when the message already had an x-death header.
     assert pinned(props["headers"]) == [("x-death", "A", expected)]
+
+
+def test_other_x_death_entries_end_up_reversed(lab):
+    """RabbitMQ regroups existing entries by (queue, reason) before adding the new
+    one, which leaves the others in reverse order."""
+    client, queue, out = lab.connect(), lab.queue("src"), lab.queue("out")
+    declare(client, queue, *dlx("", out))
+    declare(client, out)
+
+    def entry(name, count=None):
+        fields = [("queue", "S", name), ("reason", "S", "expired")]
+        return ("F", fields + ([("count", "l", count)] if count else []))
+
+    supplied = [entry("a", 1), entry("b", 1), entry("c", 1)]
+    publish(client, 1, b"m", routing_key=queue, headers=[("x-death", "A", supplied)])
+    reject(client, queue)
+    _, props, _ = wait_get(client, out)
+    ((name, kind, deaths),) = [h for h in props["headers"] if h[0] == "x-death"]
+    queues = [dict((k, v) for k, _t, v in fields)["queue"] for _f, fields in deaths]
+    assert queues == [queue, "c", "b", "a"]

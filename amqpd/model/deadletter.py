@@ -4,8 +4,9 @@ What changes (all else is kept, with its wire types):
 
 * ``expiration`` is removed (its value goes into x-death as original-expiration);
 * ``x-death`` gains an entry for (queue, reason) at the front, or that entry's
-  count goes up and it moves to the front; a brand-new first entry keeps
-  RabbitMQ's field order, later ones have their keys sorted;
+  count goes up and it moves to the front (the others end up reversed, as
+  RabbitMQ's regrouping leaves them); a brand-new first entry keeps RabbitMQ's
+  field order, later ones have their keys sorted;
 * ``x-first-death-exchange/-queue/-reason`` are set with the first entry only;
 * with x-dead-letter-routing-key, the CC header is dropped;
 * the headers table is sorted by key.
@@ -59,18 +60,38 @@ def dead_letter(
 
 
 def _record(deaths: list[Field], queue: str, reason: str, fresh: dict) -> list[Field]:
-    for i, (kind, entry) in enumerate(deaths):
-        if (
-            kind == "F"
-            and _text(entry.get("queue")) == queue
-            and _text(entry.get("reason")) == reason
-        ):
-            count_kind, count = entry.get("count", ("l", 0))
-            updated = dict(entry)
-            updated["count"] = (count_kind, count + 1)
-            rest = deaths[:i] + deaths[i + 1 :]
-            return [("F", _sorted(updated)), *rest]
-    return [("F", _sorted(fresh)), *deaths]
+    """The x-death array after one more death, built the way RabbitMQ 3.10 builds it.
+
+    RabbitMQ first folds the existing entries into one per (queue, reason),
+    prepending as it goes, so the other entries come out in reverse order; an
+    entry without a count gets the number of entries it stood for. The entry for
+    this death (counted up, or new) then goes in front, its keys sorted.
+    """
+    tables = [entry for kind, entry in deaths if kind == "F"]
+    grouped: list[dict[str, Field]] = []
+    seen: set[tuple] = set()
+    for entry in tables:
+        key = _event_key(entry)
+        if key in seen:
+            continue
+        seen.add(key)
+        if "count" not in entry:
+            same = sum(1 for other in tables if _event_key(other) == key)
+            entry = {**entry, "count": ("l", same)}
+        grouped.insert(0, entry)
+    match = next((e for e in grouped if _event_key(e) == (queue, reason)), None)
+    others = [e for e in grouped if e is not match]
+    if match is None:
+        current = fresh
+    else:
+        kind, count = match["count"]
+        counted = (kind, count + 1) if kind in ("l", "I") else ("l", 1)
+        current = {**match, "count": counted}
+    return [("F", _sorted(current)), *(("F", e) for e in others)]
+
+
+def _event_key(entry: dict[str, Field]) -> tuple:
+    return _text(entry.get("queue")), _text(entry.get("reason"))
 
 
 def _sorted(table: dict[str, Field]) -> dict[str, Field]:
