@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import multiprocessing as mp
 import os
 import socket
@@ -292,41 +293,81 @@ def start_amqpd() -> tuple[subprocess.Popen, int]:
                 pass
 
 
+def run_isolated(host: str, port: int, name: str, args) -> dict:
+    """One scenario in a fresh interpreter, so no state leaks between runs."""
+    out = subprocess.run(
+        [
+            sys.executable,
+            __file__,
+            "--one",
+            name,
+            "--host",
+            host,
+            "--port",
+            str(port),
+            "--messages",
+            str(args.messages),
+            "--producers",
+            str(args.producers),
+            "--consumers",
+            str(args.consumers),
+            "--size",
+            str(args.size),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=100_000)
     parser.add_argument("--producers", type=int, default=2)
     parser.add_argument("--consumers", type=int, default=2)
     parser.add_argument("--size", type=int, default=128, help="body bytes (at least 8)")
+    parser.add_argument("--one", help=argparse.SUPPRESS)
+    parser.add_argument("--host", help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.one:
+        figures = run_scenario(
+            args.host,
+            args.port,
+            SCENARIOS[args.one],
+            args.messages,
+            args.producers,
+            args.consumers,
+            max(8, args.size),
+        )
+        print(json.dumps(figures))
+        return
     reference = os.environ.get("AMQPD_REFERENCE_HOSTPORT", "127.0.0.1:5672")
     ref_host, ref_port = reference.rsplit(":", 1)
     proc, port = start_amqpd()
     try:
         print(
             f"{args.messages} messages of {args.size} bytes, "
-            f"{args.producers} producers, {args.consumers} consumers"
+            f"{args.producers} producers, {args.consumers} consumers",
+            flush=True,
         )
         print(f"{'scenario':26} {'broker':9} {'msg/s':>9} {'p50 ms':>8} {'p99 ms':>8}")
-        for name, scenario in SCENARIOS.items():
+        for name in SCENARIOS:
             figures = {}
             for broker, host, bport in (
                 ("amqpd", "127.0.0.1", port),
                 ("rabbitmq", ref_host, int(ref_port)),
             ):
-                r = run_scenario(
-                    host,
-                    bport,
-                    scenario,
-                    args.messages,
-                    args.producers,
-                    args.consumers,
-                    max(8, args.size),
-                )
+                r = run_isolated(host, bport, name, args)
                 figures[broker] = r
-                print(f"{name:26} {broker:9} {r['rate']:9.0f} {r['p50']:8.1f} {r['p99']:8.1f}")
+                print(
+                    f"{name:26} {broker:9} {r['rate']:9.0f} {r['p50']:8.1f} {r['p99']:8.1f}",
+                    flush=True,
+                )
             ratio = figures["amqpd"]["rate"] / figures["rabbitmq"]["rate"]
-            print(f"{name:26} {'ratio':9} {ratio:9.2f}x  (amqpd / RabbitMQ throughput)")
+            print(f"{name:26} {'ratio':9} {ratio:9.2f}x  (amqpd / RabbitMQ throughput)", flush=True)
     finally:
         proc.terminate()
         proc.wait(10)
