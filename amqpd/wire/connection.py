@@ -28,8 +28,6 @@ from __future__ import annotations
 import enum
 import logging
 from collections import deque
-from dataclasses import dataclass, field
-from typing import Protocol
 
 from pamqp import commands
 from pamqp.base import Frame as Method
@@ -65,35 +63,16 @@ from amqpd.wire.frames import (
     RawFrame,
     body_frames,
 )
+from amqpd.wire.handshake import (  # noqa: F401  (re-exported for the shell and tests)
+    ACCEPTED_HEADERS,
+    MAX_CLOSE_WAIT,
+    PROTOCOL_HEADER,
+    Authority,
+    ConnectionSettings,
+    negotiate,
+)
 
 log = logging.getLogger("amqpd.wire")
-
-PROTOCOL_HEADER = b"AMQP\x00\x00\x09\x01"
-# RabbitMQ also takes the AMQP 0-9 header for 0-9-1.
-ACCEPTED_HEADERS = frozenset({PROTOCOL_HEADER, b"AMQP\x01\x01\x00\x09"})
-# The longest wait for connection.close-ok, and the wait when heartbeats are off.
-MAX_CLOSE_WAIT = 30.0
-
-
-class Authority(Protocol):
-    """Who may log in, and which virtual hosts exist."""
-
-    def check_password(self, user: str, password: str) -> bool: ...
-
-    def vhost_exists(self, vhost: str) -> bool: ...
-
-
-@dataclass(frozen=True)
-class ConnectionSettings:
-    """What the broker offers in connection.tune, and its protocol timeouts."""
-
-    frame_max: int = 131072
-    channel_max: int = 2047
-    heartbeat: int = 60
-    handshake_timeout: float = 10.0
-    # The pause before dropping a connection after a handshake or framing fault.
-    error_close_delay: float = 3.0
-    server_properties: dict = field(default_factory=dict)
 
 
 class State(enum.Enum):
@@ -430,10 +409,10 @@ class Connection:
         self._begin_closing(f"ACCESS_REFUSED - {detail}", wait=self.settings.error_close_delay)
 
     def _on_tune_ok(self, method: commands.Connection.TuneOk) -> None:
-        frame_max = _negotiate(
+        frame_max = negotiate(
             "frame_max", FRAME_MIN_SIZE, method.frame_max, self.settings.frame_max
         )
-        channel_max = _negotiate("channel_max", 1, method.channel_max, self.settings.channel_max)
+        channel_max = negotiate("channel_max", 1, method.channel_max, self.settings.channel_max)
         self.frame_max, self.channel_max = frame_max, channel_max
         self._reader.frame_max = frame_max
         self.heartbeat = method.heartbeat
@@ -557,18 +536,3 @@ class Connection:
             del self._channels[number]
         if reply.for_broker:
             self._events.append(CommandReceived(number, command))
-
-
-def _negotiate(name: str, minimum: int, client: int, server: int) -> int:
-    """Check a tune-ok value as RabbitMQ does: within [minimum, server]; 0 means no limit."""
-    if client != 0 and client < minimum:
-        raise AMQPConnectionError(
-            ReplyCode.NOT_ALLOWED,
-            f"negotiated {name} = {client} is lower than the minimum allowed value ({minimum})",
-        )
-    if server != 0 and (client == 0 or client > server):
-        raise AMQPConnectionError(
-            ReplyCode.NOT_ALLOWED,
-            f"negotiated {name} = {client} is higher than the maximum allowed value ({server})",
-        )
-    return client
