@@ -36,6 +36,12 @@ class BrokerConfig:
     max_message_size: int = 128 * 1024 * 1024
     # Unacked deliveries older than this (ms) close their channel; 0 turns it off.
     consumer_timeout: int = 30 * 60 * 1000
+    # Publishers are blocked while the broker's memory is above this fraction of
+    # the machine's, or free disk in the data folder is below disk_free_limit
+    # bytes (RabbitMQ's defaults: 0.4 and 50 MB).
+    memory_high_watermark: float = 0.4
+    disk_free_limit: int = 50_000_000
+    resource_check_interval: float = 1.0
     product: str = "amqpd"
     version: str = __version__
     extra_users: dict[str, str] = field(default_factory=dict)

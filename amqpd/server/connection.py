@@ -14,6 +14,7 @@ import logging
 import math
 
 import trio
+from pamqp import commands
 
 from amqpd.errors import AMQPError
 from amqpd.model.broker import Broker
@@ -44,12 +45,18 @@ class ConnectionHandler:
         broker: Broker,
         max_output: int,
         on_broker_change=lambda: None,
+        alarm=lambda: None,
     ) -> None:
         self.stream = stream
         self.peer = peer
         self.broker = broker
         self.max_output = max_output
         self._on_broker_change = on_broker_change
+        self._alarm = alarm  # the resource alarm's reason, or None
+        self._published = False
+        self._blocked: str | None = None  # why this publisher is blocked
+        self._told_blocked = False
+        self._unblocked = trio.Event()
         self.conn = Connection(settings, authority, trio.current_time())
         self._data_ready = trio.Event()
         self._output_drained = trio.Event()
@@ -101,6 +108,24 @@ class ConnectionHandler:
         self.conn.send_content(channel, method, header, body)
         self._data_ready.set()
 
+    def set_alarm(self, reason: str | None) -> None:
+        """A resource alarm went on (reason) or off (None): block or release a publisher."""
+        if reason is not None and self._published and not self.conn.transport_closed:
+            self._blocked = reason
+            capabilities = self.conn.client_properties.get("capabilities") or {}
+            if capabilities.get("connection.blocked") and not self._told_blocked:
+                self.conn.send_method(0, commands.Connection.Blocked(reason=reason))
+                self._told_blocked = True
+                self._data_ready.set()
+        elif reason is None and self._blocked is not None:
+            self._blocked = None
+            if self._told_blocked and not self.conn.transport_closed:
+                self.conn.send_method(0, commands.Connection.Unblocked())
+                self._data_ready.set()
+            self._told_blocked = False
+            self._unblocked.set()
+            self._unblocked = trio.Event()
+
     def fail_channel(self, channel: int, error: AMQPError) -> None:
         """Close a channel for a fault the broker found on its own (a timer)."""
         self.conn.fail(channel, error)
@@ -123,6 +148,8 @@ class ConnectionHandler:
 
     async def _reader(self) -> None:
         while not self.conn.transport_closed:
+            while self._blocked is not None:  # a resource alarm holds publishers
+                await self._unblocked.wait()
             while self.output_pending > self.max_output:
                 self._output_drained = trio.Event()
                 await self._output_drained.wait()
@@ -201,6 +228,10 @@ class ConnectionHandler:
     def _handle_event(self, event: object) -> None:
         match event:
             case CommandReceived(channel=channel, command=command):
+                if not self._published and isinstance(command.method, commands.Basic.Publish):
+                    self._published = True
+                    if self._alarm() is not None:
+                        self.set_alarm(self._alarm())
                 self.broker.command(self, channel, command)
             case ChannelOpened(channel=channel):
                 self.broker.channel_opened(self, channel)

@@ -14,6 +14,7 @@ from amqpd.errors import ReplyCode
 from amqpd.model.access import Access
 from amqpd.model.broker import Broker
 from amqpd.server.connection import ConnectionHandler
+from amqpd.server.resources import ResourceMonitor, total_memory
 
 log = logging.getLogger("amqpd.server")
 
@@ -41,6 +42,11 @@ class Server:
             consumer_timeout=timeout,
         )
         self._broker_timer_scope = trio.CancelScope()
+        self.resources = ResourceMonitor(
+            int(config.memory_high_watermark * total_memory()),
+            config.disk_free_limit,
+            config.data_dir,
+        )
         self.settings = config.connection_settings()
         self.handlers: set[ConnectionHandler] = set()
         self.port: int | None = None
@@ -58,6 +64,7 @@ class Server:
                 async with trio.open_nursery() as accepting:
                     # Stops with the accept loops: a stopping broker runs no timers.
                     accepting.start_soon(self._broker_timer)
+                    accepting.start_soon(self._watch_resources)
                     for listener in listeners:
                         accepting.start_soon(self._accept_loop, listener, connections)
                     task_status.started(self.port)
@@ -119,6 +126,7 @@ class Server:
             self.broker,
             self.config.max_connection_output,
             on_broker_change=self.after_broker,
+            alarm=lambda: self.resources.reason,
         )
         self.handlers.add(handler)
         try:
@@ -152,6 +160,16 @@ class Server:
             session.fail_channel(channel, error)
         self.broker.flush()
         self.broker_changed()
+
+    async def _watch_resources(self) -> None:
+        """Raise and clear the memory and disk alarms (a periodic check, as RabbitMQ's)."""
+        while True:
+            if self.resources.check():
+                reason = self.resources.reason
+                log.warning("resource alarm %s", f"set: {reason}" if reason else "cleared")
+                for handler in list(self.handlers):
+                    handler.set_alarm(reason)
+            await trio.sleep(self.config.resource_check_interval)
 
     async def _close_connections(self, nursery) -> None:
         """Send 320 CONNECTION_FORCED to every client and give them time to close."""
