@@ -3,6 +3,7 @@
 import datetime
 import decimal
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from pamqp import commands
@@ -65,3 +66,13 @@ def test_decimal_and_byte_arrays():
     raw = fieldtable.encode_table(table)
     assert fieldtable.decode_table(raw)[0] == table
     assert fieldtable.plain(("A", [("S", b"a"), ("I", 2)])) == ["a", 2]
+
+
+def test_headers_nested_beyond_the_stack_are_a_table_error():
+    table = fieldtable.encode_table({})
+    for _ in range(5000):  # tables in tables, deeper than Python's recursion limit
+        entry = b"\x01kF" + table
+        table = len(entry).to_bytes(4, "big") + entry
+    raw = b"\x20\x00" + table  # flags: only headers
+    with pytest.raises(fieldtable.TableError):
+        properties.decode(raw)

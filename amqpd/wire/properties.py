@@ -63,6 +63,8 @@ def decode(raw: bytes) -> dict[str, object]:
         return props
     except (IndexError, struct.error) as err:
         raise TableError("truncated properties") from err
+    except RecursionError:  # tables nested deeper than Python's stack allows
+        raise TableError("field tables nested too deep") from None
 
 
 def encode(props: dict[str, object]) -> bytes:
