@@ -2,8 +2,10 @@ import pytest
 from pamqp import commands
 
 from amqpd.errors import AMQPConnectionError, ReplyCode
+from amqpd.wire import properties
 from amqpd.wire.assembler import CommandAssembler
 from amqpd.wire.codec import ContentHeader
+from amqpd.wire.fieldtable import plain
 
 PROPS = b"\x00\x00"
 
@@ -104,6 +106,6 @@ def test_properties_stay_raw_until_asked():
     raw = props.marshal()
     h = ContentHeader.parse(b"\x00\x3c\x00\x00" + (7).to_bytes(8, "big") + raw)
     assert h.raw_properties == raw and h.body_size == 7
-    decoded = h.properties()
-    assert decoded.content_type == "text/plain" and decoded.headers == {"a": 1}
-    assert decoded.priority == 3
+    decoded = properties.decode(h.raw_properties)
+    assert decoded["content_type"] == b"text/plain" and decoded["priority"] == 3
+    assert {k: plain(v) for k, v in decoded["headers"].items()} == {"a": 1}

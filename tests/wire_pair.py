@@ -97,8 +97,9 @@ class ClientPair:
         self.send(
             0,
             commands.Connection.StartOk(
-                client_properties={"capabilities": CAPABILITIES if capabilities is None
-                                   else capabilities},
+                client_properties={
+                    "capabilities": CAPABILITIES if capabilities is None else capabilities
+                },
                 mechanism="PLAIN",
                 response=f"\0{user}\0{password}",
                 locale="en_US",

@@ -16,6 +16,7 @@ from amqpd.model import names, publish
 from amqpd.model.channel import ChannelModel, Consumer
 from amqpd.model.confirms import Confirms
 from amqpd.model.queue_args import check_consumer
+from amqpd.model.vhost import default_exchange_refused
 from amqpd.wire.assembler import Command
 from amqpd.wire.codec import unchecked
 
@@ -58,7 +59,7 @@ def exchange_unbind(broker: Broker, state: SessionState, channel, command: Comma
     m = command.method
     vhost = state.vhost
     if "" in (m.source, m.destination):
-        raise _default_exchange_refused()
+        raise default_exchange_refused()
     source, destination = vhost.exchanges.get(m.source), vhost.exchanges.get(m.destination)
     # Unbinding what is not there (or from what is not there) is not an error.
     if source is not None and destination is not None:
@@ -133,7 +134,7 @@ def queue_bind(broker: Broker, state: SessionState, channel, command: Command):
 def queue_unbind(broker: Broker, state: SessionState, channel, command: Command):
     m = command.method
     if m.exchange == "":
-        raise _default_exchange_refused()
+        raise default_exchange_refused()
     vhost = state.vhost
     queue = vhost.queues.get(_queue_name(channel, m.queue))
     exchange = vhost.exchanges.get(m.exchange)
@@ -410,10 +411,6 @@ def _transaction(channel: ChannelModel) -> list:
     if channel.tx is None:
         raise ChannelError(ReplyCode.PRECONDITION_FAILED, "channel is not transactional")
     return channel.tx
-
-
-def _default_exchange_refused() -> ChannelError:
-    return ChannelError(ReplyCode.ACCESS_REFUSED, "operation not permitted on the default exchange")
 
 
 TABLE = {

@@ -59,6 +59,11 @@ class Message:
     def size(self) -> int:
         return len(self.body)
 
+    def replace_properties(self, props: dict) -> None:
+        """Carry other properties from now on (the publisher's were rewritten)."""
+        self.header = self.with_properties(props).header
+        self._props = props
+
     def with_properties(self, props: dict) -> Message:
         """A copy of this message carrying other properties."""
         raw = props_codec.encode(props)

@@ -99,8 +99,7 @@ def _apply_properties(state: SessionState, channel: ChannelModel, message: Messa
             new_props["headers"] = headers
         if reply_to == REPLY_TO:
             new_props["reply_to"] = channel.reply_name.encode()
-        rewritten = message.with_properties(new_props)
-        message.header, message._props = rewritten.header, new_props
+        message.replace_properties(new_props)
 
 
 def parse_expiration(text: str) -> int:

@@ -100,7 +100,7 @@ class VirtualHost:
         arguments: dict,
     ) -> Exchange:
         if name == "":
-            raise _default_exchange_refused()
+            raise default_exchange_refused()
         if passive:
             return self.exchange(name)
         if type_ not in REGISTRY and type_ != DELAYED_TYPE:
@@ -156,7 +156,7 @@ class VirtualHost:
 
     def delete_exchange(self, name: str, if_unused: bool) -> None:
         if name == "":
-            raise _default_exchange_refused()
+            raise default_exchange_refused()
         if name.startswith("amq."):
             raise ChannelError(
                 ReplyCode.ACCESS_REFUSED,
@@ -269,7 +269,7 @@ class VirtualHost:
     # ---- bindings ---------------------------------------------------------------
     def bind_queue(self, queue: Queue, exchange: Exchange, key: str, arguments: dict) -> None:
         if exchange.name == "":
-            raise _default_exchange_refused()
+            raise default_exchange_refused()
         frozen = freeze(arguments or {})
         dest = _queue_dest(queue.name)
         if (dest, key, frozen) in exchange.bindings:
@@ -280,14 +280,14 @@ class VirtualHost:
 
     def unbind_queue(self, queue: Queue, exchange: Exchange, key: str, arguments: dict) -> None:
         if exchange.name == "":
-            raise _default_exchange_refused()
+            raise default_exchange_refused()
         self._drop_binding(exchange, (_queue_dest(queue.name), key, freeze(arguments or {})))
 
     def bind_exchange(
         self, destination: Exchange, source: Exchange, key: str, arguments: dict
     ) -> None:
         if "" in (destination.name, source.name):
-            raise _default_exchange_refused()
+            raise default_exchange_refused()
         frozen = freeze(arguments or {})
         dest = _exchange_dest(destination.name)
         if (dest, key, frozen) in source.bindings:
@@ -300,7 +300,7 @@ class VirtualHost:
         self, destination: Exchange, source: Exchange, key: str, arguments: dict
     ) -> None:
         if "" in (destination.name, source.name):
-            raise _default_exchange_refused()
+            raise default_exchange_refused()
         self._drop_binding(source, (_exchange_dest(destination.name), key, freeze(arguments or {})))
 
     def _drop_binding(self, source: Exchange, binding: tuple) -> None:
@@ -403,7 +403,7 @@ def _type_of(arguments: dict, key: str) -> str | None:
     return types.get(key) if types else None
 
 
-def _default_exchange_refused() -> ChannelError:
+def default_exchange_refused() -> ChannelError:
     return ChannelError(ReplyCode.ACCESS_REFUSED, "operation not permitted on the default exchange")
 
 

@@ -171,51 +171,7 @@ class ContentHeader:
         class_id, weight, body_size = _HEADER_FIXED.unpack_from(payload)
         return cls(class_id, body_size, payload[_HEADER_FIXED.size :], weight)
 
-    def properties(self) -> commands.Basic.Properties:
-        """Decode the properties: only for features that must read them.
-
-        Properties that do not decode are reported as RabbitMQ reports them (its
-        channel process fails on them): 541 INTERNAL_ERROR.
-        """
-        try:
-            return self._decode_properties()
-        except (
-            struct.error,
-            ValueError,
-            IndexError,
-            TypeError,
-            RecursionError,
-            exceptions.PAMQPException,
-        ):
-            raise AMQPConnectionError(ReplyCode.INTERNAL_ERROR, "") from None
-
-    def _decode_properties(self) -> commands.Basic.Properties:
-        offset, flags = 0, 0
-        index = 0
-        data = self.raw_properties
-        while True:
-            (partial,) = struct.unpack_from(">H", data, offset)
-            offset += 2
-            flags |= partial << (index * 16)
-            if not partial & 1:
-                break
-            index += 1
-        props = commands.Basic.Properties()
-        props.unmarshal(flags, data[offset:])
-        return props
-
     def encode(self, channel: int) -> bytes:
         """The header frame for a delivery, reusing the publisher's property bytes."""
         fixed = _HEADER_FIXED.pack(self.class_id, 0, self.body_size)
         return frame(FRAME_HEADER, channel, fixed + self.raw_properties)
-
-
-def encode_table(table: dict) -> bytes:
-    """Encode a field table, with its length prefix."""
-    return encode.field_table(table)
-
-
-def decode_table(data: bytes) -> dict:
-    """Decode a field table that includes its 4-byte length prefix."""
-    _consumed, table = decode.field_table(data)
-    return table

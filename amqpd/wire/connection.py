@@ -244,10 +244,6 @@ class Connection:
         for chunk in body_frames(channel, body, self.frame_max):
             self._write(chunk)
 
-    def channel_is_open(self, channel: int) -> bool:
-        ch = self._channels.get(channel)
-        return ch is not None and ch.state is ChannelState.OPEN
-
     def close(self, code: int, detail: str, class_id: int = 0, method_id: int = 0) -> None:
         """Close the connection from the broker's side (for example at shutdown)."""
         if self.state in _HANDSHAKE:
