@@ -6,9 +6,7 @@ import aio_pika
 import aiormq.exceptions
 import pytest
 
-
-def run(coro):
-    return asyncio.run(asyncio.wait_for(coro, 30))
+from interop.helpers import run
 
 
 def test_open_and_close_200_channels(broker):

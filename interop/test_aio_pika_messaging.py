@@ -8,13 +8,7 @@ import uuid
 import aio_pika
 import pytest
 
-
-def run(coro):
-    return asyncio.run(asyncio.wait_for(coro, 30))
-
-
-def unique(prefix):
-    return f"interop-{prefix}-{uuid.uuid4().hex[:8]}"
+from interop.helpers import run, unique
 
 
 def test_competing_workers_each_message_exactly_once(broker):

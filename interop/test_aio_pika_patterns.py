@@ -9,16 +9,10 @@ import aio_pika
 import aiormq.exceptions
 import pytest
 
+from interop.helpers import run, unique
+
 DIRECT_REPLY_TO = "amq.rabbitmq.reply-to"
 FIRST_DEATH = ("queue", "reason", "exchange")
-
-
-def run(coro):
-    return asyncio.run(asyncio.wait_for(coro, 30))
-
-
-def unique(prefix):
-    return f"interop-{prefix}-{uuid.uuid4().hex[:8]}"
 
 
 async def collect(queue, n, *, timeout=10):

@@ -2,31 +2,12 @@
 
 import datetime
 import decimal
-import time
-import uuid
 
 import pika
 import pika.exceptions
 import pytest
 
-
-@pytest.fixture
-def connection(broker):
-    conn = pika.BlockingConnection(pika.URLParameters(broker.url))
-    yield conn
-    if conn.is_open:
-        conn.close()
-
-
-def unique(prefix):
-    return f"interop-{prefix}-{uuid.uuid4().hex[:8]}"
-
-
-def drive(connection, done, seconds=20):
-    deadline = time.monotonic() + seconds
-    while not done():
-        assert time.monotonic() < deadline, "timed out"
-        connection.process_data_events(time_limit=0.05)
+from interop.helpers import drive, unique
 
 
 def test_work_queue_with_acks_and_prefetch(connection):
@@ -49,7 +30,7 @@ def test_work_queue_with_acks_and_prefetch(connection):
     worker("w2")
     for i in range(200):
         setup.basic_publish("", queue, f"task-{i}".encode())
-    drive(connection, lambda: len(processed) == 200)
+    drive([connection], lambda: len(processed) == 200)
     assert all(len(names) == 1 for names in processed.values())
     by_worker = [n for names in processed.values() for n in names]
     assert by_worker.count("w1") > 20 and by_worker.count("w2") > 20
@@ -128,7 +109,7 @@ def test_rpc_with_reply_to_and_correlation_id(connection):
             word.encode(),
             pika.BasicProperties(reply_to=callback_queue, correlation_id=f"id-{word}"),
         )
-    drive(connection, lambda: len(replies) == 2)
+    drive([connection], lambda: len(replies) == 2)
     assert replies == {"id-alpha": b"ALPHA", "id-beta": b"BETA"}
 
 

@@ -8,28 +8,9 @@ import pika
 import pika.exceptions
 import pytest
 
+from interop.helpers import drive, unique
+
 DIRECT_REPLY_TO = "amq.rabbitmq.reply-to"
-
-
-@pytest.fixture
-def connection(broker):
-    conn = pika.BlockingConnection(pika.URLParameters(broker.url))
-    yield conn
-    if conn.is_open:
-        conn.close()
-
-
-def unique(prefix):
-    return f"interop-{prefix}-{uuid.uuid4().hex[:8]}"
-
-
-def drive(connections, done, seconds=20):
-    """Pump every connection's I/O until ``done()`` or the deadline."""
-    deadline = time.monotonic() + seconds
-    while not done():
-        assert time.monotonic() < deadline, "timed out"
-        for conn in connections:
-            conn.process_data_events(time_limit=0.02)
 
 
 def wait_get(connection, channel, queue, seconds=10):
