@@ -21,6 +21,7 @@ from amqpd.errors import AMQPConnectionError, AMQPError, ChannelError, ReplyCode
 from amqpd.model import handlers
 from amqpd.model.channel import ChannelModel, Consumer
 from amqpd.model.delivery import Delivery
+from amqpd.model.journal import Commit, Journal, entry_from_record
 from amqpd.model.queue import Queue
 from amqpd.model.timers import Timers
 from amqpd.model.vhost import VirtualHost
@@ -84,14 +85,21 @@ class Broker:
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
         consumer_timeout: float | None = DEFAULT_CONSUMER_TIMEOUT,
+        journal: Journal | None = None,
     ) -> None:
-        self.vhosts = {name: VirtualHost(name) for name in vhosts}
+        # The journal records what the store must keep (a disabled one: nothing).
+        self.journal = journal or Journal()
+        self.journal.wall_offset = lambda: wall_clock() - clock()
+        self.vhosts = {name: VirtualHost(name, self.journal) for name in vhosts}
         self.max_message_size = max_message_size
         self.clock = clock
+        self.wall_clock = wall_clock
         self.consumer_timeout = consumer_timeout
         self.sessions: dict[Session, SessionState] = {}
         self.timers = Timers()
-        self.delivery = Delivery(self.vhosts, self.timers, wall_clock)
+        self.delivery = Delivery(self.vhosts, self.timers, wall_clock, self.journal)
+        # Sessions whose later commands wait for the store (see journal.py).
+        self.held: set[Session] = set()
         self._confirming: set[ChannelModel] = set()
         # Channel faults found by timers, for the shell to turn into channel.close.
         self.channel_faults: list[tuple[Session, int, AMQPError]] = []
@@ -125,6 +133,7 @@ class Broker:
             self.delivery.run()
 
     def connection_closed(self, session: Session) -> None:
+        self.held.discard(session)
         state = self.sessions.pop(session, None)
         if state is None:
             return
@@ -204,6 +213,7 @@ class Broker:
         method = command.method
         handler = handlers.TABLE.get(type(method))
         self._tick()
+        mark = self.journal.mark()
         try:
             if handler is None:
                 raise AMQPConnectionError(
@@ -212,7 +222,16 @@ class Broker:
                 )
             reply = handler(self, state, channel, command)
             if reply is not None and not getattr(method, "nowait", False):
-                session.send_method(number, reply)
+                if self.journal.durable_since(mark):
+                    # A durable change is promised only once it is on disk; the
+                    # session's later commands wait so replies keep their order.
+                    self.journal.after_commit_reply(session, number, reply)
+                    self.hold(session)
+                else:
+                    session.send_method(number, reply)
+        except handlers.WaitForStore:
+            self.hold(session)
+            raise
         except AMQPError as err:
             raise err.with_method(*method_ids(method)) from None
         finally:
@@ -233,9 +252,40 @@ class Broker:
                 self.timers.schedule(("ack-timeout", channel), channel.ack_deadline())
         self._ack_watch.clear()
 
-    def hold(self, exchange, message, when: float, vhost: VirtualHost) -> None:
+    def hold_delayed(self, exchange, message, when: float, vhost: VirtualHost) -> None:
         """Keep a delayed message until ``when``, then route it (x-delayed-message)."""
-        self.timers.schedule(("delayed", (exchange, message, vhost)), when)
+        stored_id = self.journal.delayed_put(vhost.name, exchange, message, when)
+        self.timers.schedule(("delayed", (exchange, message, vhost, stored_id)), when)
+
+    # ---- the store --------------------------------------------------------------
+    def hold(self, session: Session) -> None:
+        """Process no more of this session's commands until the pending batch is written."""
+        self.held.add(session)
+        self.journal.hold_until_commit(session)
+
+    def is_held(self, session: Session) -> bool:
+        return session in self.held
+
+    def committed(self, commit: Commit) -> list[Session]:
+        """A batch is on disk: keep its promises; returns the sessions to resume."""
+        self._tick()
+        for channel, seq in commit.confirms:
+            if not channel.closed and channel.confirms is not None:
+                self.confirm(channel, seq)
+        for session, number, reply in commit.replies:
+            state = self.sessions.get(session)
+            if state is not None and number in state.channels:
+                session.send_method(number, reply)
+        released = [s for s in dict.fromkeys(commit.held) if s in self.held]
+        self.held.difference_update(released)
+        return [s for s in released if s in self.sessions]
+
+    def page_read(self, queue: Queue, generation: int, records: list) -> None:
+        """Paged messages of ``queue`` came back from the store."""
+        self._tick()
+        offset = self.journal.wall_offset()
+        queue.page_in(generation, [entry_from_record(r, offset) for r in records])
+        self.dispatch(queue)
 
     def confirm(self, channel: ChannelModel, seq: int, ok: bool = True) -> None:
         assert channel.confirms is not None

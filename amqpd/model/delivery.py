@@ -12,19 +12,25 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from amqpd.model import deadletter
+from amqpd.model.journal import Journal
 from amqpd.model.message import Message
-from amqpd.model.queue import Entry, Queue
+from amqpd.model.queue import PAGE_WINDOW, Entry, Queue
 from amqpd.model.timers import Timers
 from amqpd.model.vhost import VirtualHost
 
 
 class Delivery:
     def __init__(
-        self, vhosts: dict[str, VirtualHost], timers: Timers, wall_clock: Callable[[], float]
+        self,
+        vhosts: dict[str, VirtualHost],
+        timers: Timers,
+        wall_clock: Callable[[], float],
+        journal: Journal | None = None,
     ) -> None:
         self.vhosts = vhosts
         self.timers = timers
         self.wall_clock = wall_clock
+        self.journal = journal or Journal()
         self.now = 0.0
         self._marked: dict[Queue, None] = {}
         self.on_queue_deleted: Callable[[Queue], None] = lambda queue: None
@@ -39,7 +45,9 @@ class Delivery:
             if queue.overflow == "reject-publish-dlx":
                 self._dead_letter_messages(queue, [message], "maxlen")
             return False
-        queue.enqueue(message, self.now)
+        entry = queue.enqueue(message, self.now)
+        if queue.store_id is not None:
+            self.journal.put(queue, entry)
         self.mark(queue)
         return True
 
@@ -55,6 +63,7 @@ class Delivery:
                 self.dead_letter(queue, [entry], "delivery_limit")
                 return
         queue.requeue(entry)
+        self.journal.requeued(queue, entry)
         self.mark(queue)
 
     # ---- the pass ---------------------------------------------------------------
@@ -71,15 +80,20 @@ class Delivery:
         self._enforce_limits(queue)
         self.timers.schedule(("expire", queue), queue.next_expiry())
         self.schedule_queue_expiry(queue)
+        if queue.wants_page_in():
+            self.journal.request_page(queue, PAGE_WINDOW - queue.in_memory)
 
     def _hand_out(self, queue: Queue) -> None:
         now = self.now
-        while queue.consumers and queue.message_count:
+        journal = self.journal
+        while queue.consumers and queue.in_memory:
             consumer = queue.next_consumer(lambda c: c.channel.can_deliver(c))
             if consumer is None:
                 return
             entry = queue.pop()
             consumer.channel.deliver(consumer, entry, now)
+            if entry.stored:
+                journal.delivered(queue, entry, consumer.no_ack)
             self.expire_head(queue, strict=True)
 
     def expire_head(self, queue: Queue, strict: bool) -> None:
@@ -116,6 +130,8 @@ class Delivery:
 
     # ---- dead-lettering ---------------------------------------------------------
     def dead_letter(self, queue: Queue, entries: list[Entry], reason: str) -> None:
+        for entry in entries:
+            self.journal.remove(queue, entry)
         self._dead_letter_messages(queue, [e.message for e in entries], reason)
 
     def _dead_letter_messages(self, queue: Queue, messages: list[Message], reason: str) -> None:

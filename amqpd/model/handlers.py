@@ -15,6 +15,7 @@ from amqpd.errors import AMQPConnectionError, ChannelError, ReplyCode
 from amqpd.model import names, publish
 from amqpd.model.channel import ChannelModel, Consumer
 from amqpd.model.confirms import Confirms
+from amqpd.model.queue import PAGE_WINDOW
 from amqpd.model.queue_args import check_consumer
 from amqpd.model.vhost import default_exchange_refused
 from amqpd.wire.assembler import Command
@@ -147,7 +148,10 @@ def queue_unbind(broker: Broker, state: SessionState, channel, command: Command)
 
 def queue_purge(broker: Broker, state: SessionState, channel, command: Command):
     queue = _owned_queue(state, channel, command.method.queue)
-    return commands.Queue.PurgeOk(message_count=queue.purge())
+    count = queue.message_count
+    paged_from = queue.paged_from if queue.paged else None
+    broker.journal.purged(queue, queue.purge(), paged_from)
+    return commands.Queue.PurgeOk(message_count=count)
 
 
 def queue_delete(broker: Broker, state: SessionState, channel, command: Command):
@@ -180,9 +184,13 @@ def basic_publish(broker: Broker, state: SessionState, channel: ChannelModel, co
         channel.tx.append(("publish", exchange, message, m.mandatory))
         return None
     seq = channel.confirms.publish() if channel.confirms is not None else None
+    mark = broker.journal.mark()
     accepted = publish.route_and_enqueue(broker, state, channel, exchange, message, m.mandatory)
     if seq is not None:
-        broker.confirm(channel, seq, accepted)
+        if accepted and broker.journal.durable_since(mark):
+            broker.journal.after_commit_confirm(channel, seq)  # confirmed once on disk
+        else:
+            broker.confirm(channel, seq, accepted)
     return None
 
 
@@ -258,9 +266,15 @@ def basic_get(broker: Broker, state: SessionState, channel: ChannelModel, comman
     delivery.expire_head(queue, strict=True)
     entry = queue.pop()
     if entry is None:
+        if queue.paged:  # the next messages are in the store: answer once read back
+            if not queue.paging_in:
+                broker.journal.request_page(queue, PAGE_WINDOW)
+            raise WaitForStore()
         return unchecked(commands.Basic.GetEmpty)
     delivery.expire_head(queue, strict=True)  # message_count is what is left after it
     channel.get(queue, entry, m.no_ack, broker.now)
+    if entry.stored:
+        broker.journal.delivered(queue, entry, m.no_ack)
     broker.dispatch(queue)
     return None
 
@@ -322,7 +336,7 @@ def _apply_settlement(broker: Broker, channel: ChannelModel, settled, requeue: b
         if requeue:
             broker.delivery.requeue(queue, unacked.entry)
         elif requeue is None:
-            pass  # acknowledged
+            broker.journal.remove(queue, unacked.entry)  # acknowledged
         else:
             rejected.setdefault(queue, []).append(unacked.entry)
     for queue, entries in rejected.items():
@@ -413,6 +427,11 @@ def _transaction(channel: ChannelModel) -> list:
     return channel.tx
 
 
+class WaitForStore(Exception):  # noqa: N818 - a signal, not a fault
+    """The command needs messages still in the store: run it again once they
+    are read back (the session's later commands wait with it)."""
+
+
 TABLE = {
     commands.Exchange.Declare: exchange_declare,
     commands.Exchange.Delete: exchange_delete,
@@ -442,7 +461,8 @@ TABLE = {
 
 def release_delayed(broker: Broker, held) -> None:
     """A delayed message's time has come: route it through its exchange now."""
-    exchange, message, vhost = held
+    exchange, message, vhost, stored_id = held
+    broker.journal.delayed_remove(stored_id)
     if vhost.exchanges.get(exchange.name) is not exchange:
         return  # the exchange was deleted meanwhile
     for queue in vhost.route(exchange, message, publish.routing_keys(message)):

@@ -56,6 +56,10 @@ class Message:
         return props_codec.headers(self.props)
 
     @property
+    def persistent(self) -> bool:
+        return props_codec.is_persistent(self.header.raw_properties)
+
+    @property
     def size(self) -> int:
         return len(self.body)
 

@@ -102,6 +102,25 @@ def _apply_properties(state: SessionState, channel: ChannelModel, message: Messa
         message.replace_properties(new_props)
 
 
+def restore_properties(message: Message) -> None:
+    """What publishing read off a message's properties, read again for a
+    message recovered from the store (it passed the checks when published)."""
+    if not _needs_properties(message.header.raw_properties):
+        return
+    props = message.props
+    expiration = props_codec.text(props, "expiration")
+    if expiration is not None:
+        try:
+            message.ttl = parse_expiration(expiration)
+        except ChannelError:
+            message.ttl = None
+    priority = props.get("priority")
+    message.priority = priority if isinstance(priority, int) else 0
+    kind, value = props_codec.headers(props).get("CC", ("V", None))
+    if kind == "A":
+        message.cc = [item.decode("utf-8", "replace") for k, item in value if k == "S"]
+
+
 def parse_expiration(text: str) -> int:
     """The per-message TTL in ms, parsed as RabbitMQ parses it (Erlang's
     string:to_integer: optional sign, digits, nothing after)."""
@@ -150,7 +169,7 @@ def route_and_enqueue(
     if exchange.delayed and "x-delay" in message.headers:
         delay = message.headers["x-delay"]
         if isinstance(delay, int) and not isinstance(delay, bool) and delay > 0:
-            broker.hold(exchange, message, broker.now + delay / 1000, state.vhost)
+            broker.hold_delayed(exchange, message, broker.now + delay / 1000, state.vhost)
             return True
     keys = routing_keys(message)
     if exchange.name == "" and any(k.startswith(REPLY_PREFIX) for k in keys):

@@ -10,6 +10,10 @@ their priority.
 Consumers are grouped by their x-priority: the highest group with a consumer
 able to take a message gets it, in turn within the group. A single-active-
 consumer queue serves only its first registered consumer.
+
+A deep stored FIFO queue keeps only a window of its oldest ready messages in
+memory; the rest are "paged": counted here, held by the store, and read back
+in batches as the window drains (see model/journal.py and Delivery).
 """
 
 from __future__ import annotations
@@ -21,6 +25,11 @@ from dataclasses import dataclass, field
 
 from amqpd.model.message import Message
 
+# Ready messages a paging queue keeps in memory, and the level below which it
+# reads the next batch back from the store.
+PAGE_WINDOW = 2048
+PAGE_LOW = 1024
+
 
 @dataclass(eq=False, slots=True)
 class Entry:
@@ -30,6 +39,8 @@ class Entry:
     priority: int = 0
     redelivered: bool = False
     delivery_count: int = 0  # returns to the queue (quorum queues report it)
+    stored: bool = False  # the store holds it (see model/journal.py)
+    paged: bool = False  # only the store holds it: not kept in memory
 
     def __lt__(self, other: Entry) -> bool:
         return self.seq < other.seq
@@ -126,10 +137,27 @@ class Queue:
         self.bindings: set[tuple] = set()  # (exchange name, key, frozen arguments)
         self.deleted = False
         self.last_used = 0.0  # for x-expires
+        self.store_id: int | None = None  # set when the store keeps this queue
+        self.pageable = False  # set with store_id when the queue can page (can_page)
+        self.paged = 0  # messages only in the store, all newer than those in memory
+        self.paged_bytes = 0
+        self.paged_from: int | None = None  # seq of the oldest paged message
+        self.paging_in = False
+        self.page_generation = 0  # a purge makes reads in flight stale
+
+    @property
+    def can_page(self) -> bool:
+        # Priority order and length limits need every message at hand.
+        return not (self.max_priority or self.max_length is not None
+                    or self.max_length_bytes is not None)  # fmt: skip
 
     # ---- messages -------------------------------------------------------------
     @property
     def message_count(self) -> int:
+        return len(self._store) + self.paged
+
+    @property
+    def in_memory(self) -> int:
         return len(self._store)
 
     @property
@@ -148,9 +176,46 @@ class Queue:
             None if ttl is None else now + ttl / 1000,
             priority,
         )
-        self._store.push(entry)
-        self.bytes += message.size
+        if self.pageable and (self.paged or len(self._store) >= PAGE_WINDOW):
+            entry.paged = True  # the journal writes it; memory keeps only the count
+            if not self.paged:
+                self.paged_from = entry.seq
+            self.paged += 1
+            self.paged_bytes += message.size
+        else:
+            self._store.push(entry)
+            self.bytes += message.size
         return entry
+
+    def wants_page_in(self) -> bool:
+        return bool(self.paged) and not self.paging_in and len(self._store) < PAGE_LOW
+
+    def page_in(self, generation: int, entries: list[Entry]) -> None:
+        """Paged messages read back from the store, oldest first."""
+        if generation != self.page_generation or self.deleted:
+            return
+        self.paging_in = False
+        if not entries:  # the store holds none of them: nothing left to wait for
+            self.paged = self.paged_bytes = 0
+            self.paged_from = None
+            return
+        for entry in entries:
+            self._store.push(entry)
+            self.bytes += entry.message.size
+            self.paged_bytes -= entry.message.size
+        self.paged = max(0, self.paged - len(entries))
+        self.paged_from = entries[-1].seq + 1 if self.paged else None
+        if not self.paged:
+            self.paged_bytes = 0
+
+    def restore(self, entries: list[Entry], paged: int, paged_bytes: int, next_seq: int) -> None:
+        """Messages recovered from the store at start-up (the oldest, in order)."""
+        for entry in entries:
+            self._store.push(entry)
+            self.bytes += entry.message.size
+        self.paged, self.paged_bytes = paged, paged_bytes
+        self.paged_from = entries[-1].seq + 1 if paged and entries else (0 if paged else None)
+        self._seq = itertools.count(next_seq)
 
     def would_overflow(self, message: Message) -> bool:
         """Whether one more message breaks a length limit (for reject-publish)."""
@@ -180,10 +245,15 @@ class Queue:
         self._store.push_back(entry)
         self.bytes += entry.message.size
 
-    def purge(self) -> int:
+    def purge(self) -> list[Entry]:
+        """Drop the ready messages (paged ones too); returns those held in memory."""
         entries = self._store.clear()
         self.bytes = 0
-        return len(entries)
+        self.paged = self.paged_bytes = 0
+        self.paged_from = None
+        self.paging_in = False
+        self.page_generation += 1
+        return entries
 
     def next_expiry(self) -> float | None:
         head = self._store.peek()

@@ -12,6 +12,7 @@ from amqpd.errors import AMQPConnectionError, ChannelError, ReplyCode
 from amqpd.model import names
 from amqpd.model.arguments import QUEUE_EQUIVALENCE_ARGS, inequivalence, type_name
 from amqpd.model.exchange_types import REGISTRY, ExchangeType
+from amqpd.model.journal import Journal
 from amqpd.model.message import Message, freeze
 from amqpd.model.queue import Queue
 from amqpd.model.queue_args import check_new_queue
@@ -67,8 +68,9 @@ def _exchange_dest(name: str) -> tuple[str, str]:
 
 
 class VirtualHost:
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, journal: Journal | None = None) -> None:
         self.name = name
+        self.journal = journal or Journal()
         self.exchanges: dict[str, Exchange] = {
             xname: Exchange(xname, xtype) for xname, xtype in PREDECLARED.items()
         }
@@ -125,8 +127,9 @@ class VirtualHost:
                     f"invalid type '{kind}' for arg 'alternate-exchange' "
                     f"in exchange '{name}' in vhost '{self.name}'",
                 )
-            current = Exchange(name, type_, durable, auto_delete, internal, dict(arguments))
+            current = Exchange(name, type_, durable, auto_delete, internal, arguments)
             self.exchanges[name] = current
+            self.journal.exchange_declared(self.name, current)
             return current
         where = f"for exchange '{name}' in vhost '{self.name}'"
         for arg, new, old in (
@@ -180,6 +183,7 @@ class VirtualHost:
             if src is not None:
                 self._drop_binding(src, (_exchange_dest(exchange.name), key, frozen))
         self.exchanges.pop(exchange.name, None)
+        self.journal.exchange_deleted(self.name, exchange)
 
     # ---- queues -----------------------------------------------------------------
     def declare_queue(
@@ -223,9 +227,10 @@ class VirtualHost:
                 durable,
                 owner if exclusive else None,
                 auto_delete,
-                dict(arguments),
+                arguments,
             )
             self.queues[name] = queue
+            self.journal.queue_declared(queue)
             return queue
         self.check_exclusive(current, owner)
         where = f"for queue '{name}' in vhost '{self.name}'"
@@ -264,6 +269,7 @@ class VirtualHost:
             if exchange is not None:
                 self._drop_binding(exchange, (_queue_dest(queue.name), key, frozen))
         self.queues.pop(queue.name, None)
+        self.journal.queue_deleted(queue)
         queue.deleted = True
 
     # ---- bindings ---------------------------------------------------------------
@@ -274,9 +280,12 @@ class VirtualHost:
         dest = _queue_dest(queue.name)
         if (dest, key, frozen) in exchange.bindings:
             return
-        exchange.bindings[(dest, key, frozen)] = dict(arguments or {})
+        exchange.bindings[(dest, key, frozen)] = arguments or {}
         queue.bindings.add((exchange.name, key, frozen))
         exchange.router.bind(dest, key, arguments or {})
+        if exchange.durable and queue.store_id is not None:
+            self.journal.binding_changed(True, self.name, exchange.name, dest, key, frozen,
+                                         arguments or {})  # fmt: skip
 
     def unbind_queue(self, queue: Queue, exchange: Exchange, key: str, arguments: dict) -> None:
         if exchange.name == "":
@@ -292,9 +301,12 @@ class VirtualHost:
         dest = _exchange_dest(destination.name)
         if (dest, key, frozen) in source.bindings:
             return
-        source.bindings[(dest, key, frozen)] = dict(arguments or {})
+        source.bindings[(dest, key, frozen)] = arguments or {}
         destination.inbound.add((source.name, key, frozen))
         source.router.bind(dest, key, arguments or {})
+        if source.durable and destination.durable:
+            self.journal.binding_changed(True, self.name, source.name, dest, key, frozen,
+                                         arguments or {})  # fmt: skip
 
     def unbind_exchange(
         self, destination: Exchange, source: Exchange, key: str, arguments: dict
@@ -310,14 +322,20 @@ class VirtualHost:
         dest, key, frozen = binding
         source.router.unbind(dest, key, arguments)
         kind, name = dest
+        stored = False
         if kind == "queue":
             queue = self.queues.get(name)
             if queue is not None:
                 queue.bindings.discard((source.name, key, frozen))
+                stored = queue.store_id is not None
         else:
             target = self.exchanges.get(name)
             if target is not None:
                 target.inbound.discard((source.name, key, frozen))
+                stored = target.durable
+        if stored and source.durable:
+            self.journal.binding_changed(False, self.name, source.name, dest, key, frozen,
+                                         arguments)  # fmt: skip
         # An auto-delete exchange goes once the last binding from it is gone.
         if source.auto_delete and not source.bindings and source.name in self.exchanges:
             self._remove_exchange(source)

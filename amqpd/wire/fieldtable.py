@@ -163,12 +163,47 @@ class ArgTable(dict):
     value's wire type (RabbitMQ names the type in its argument errors)."""
 
     types: dict[str, str]
+    typed: dict[str, Field]  # as received, so the store can keep it losslessly
 
     @classmethod
     def from_typed(cls, table: dict[str, Field]) -> ArgTable:
         plain_table = cls((key, plain(field)) for key, field in table.items())
         plain_table.types = {key: field[0] for key, field in table.items()}
+        plain_table.typed = table
         return plain_table
 
     def type_of(self, key: str) -> str | None:
         return self.types.get(key)
+
+
+def typed_table(arguments: dict) -> dict[str, Field]:
+    """An arguments table with wire types: as received for an ArgTable, else
+    inferred from the Python values (tables built in code, not off the wire)."""
+    typed = getattr(arguments, "typed", None)
+    if typed is not None:
+        return typed
+    return {key: _infer(value) for key, value in arguments.items()}
+
+
+def _infer(value: object) -> Field:
+    if isinstance(value, bool):
+        return ("t", value)
+    if isinstance(value, int):
+        return ("l", value)
+    if isinstance(value, float):
+        return ("d", value)
+    if isinstance(value, str):
+        return ("S", value.encode("utf-8"))
+    if isinstance(value, bytes | bytearray):
+        return ("x", bytes(value))
+    if isinstance(value, dict):
+        return ("F", typed_table(value))
+    if isinstance(value, list | tuple):
+        return ("A", [_infer(item) for item in value])
+    if isinstance(value, decimal.Decimal):
+        return ("D", value)
+    if isinstance(value, datetime.datetime):
+        return ("T", int(value.timestamp()))
+    if value is None:
+        return ("V", None)
+    raise TableError(f"no field type for {type(value).__name__}")

@@ -94,3 +94,23 @@ def text(props: dict[str, object], name: str) -> str | None:
 
 def headers(props: dict[str, object]) -> dict[str, Field]:
     return props.get("headers") or {}  # type: ignore[return-value]
+
+
+def is_persistent(raw: bytes) -> bool:
+    """Whether delivery_mode is 2, read straight off the raw property bytes
+    (the hot path of every publish; skips the fields ahead of it)."""
+    if len(raw) < 3:
+        return False
+    flags = _U16.unpack_from(raw)[0]
+    if not flags & 0x1000:
+        return False
+    try:
+        pos = 2
+        for bit in (0x8000, 0x4000):  # content_type, content_encoding: short strings
+            if flags & bit:
+                pos += 1 + raw[pos]
+        if flags & 0x2000:  # headers: a table with a 32-bit length
+            pos += 4 + int.from_bytes(raw[pos : pos + 4], "big")
+        return raw[pos] == 2
+    except IndexError:
+        return False

@@ -1,0 +1,135 @@
+"""Where durable state lives: the records the broker keeps and the store interface.
+
+The broker's model never touches a disk. It describes each change as a record
+operation in a ``Batch`` (see model/journal.py); the shell hands batches to a
+``Store`` on a worker thread and tells the model when one is on disk. At
+start-up the store gives back a ``Snapshot`` to rebuild the model from.
+
+Two stores implement the interface: ``SQLiteStore`` (the default, one database
+file in the data folder) and ``MemoryStore`` (for tests: the same semantics, no
+files).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+class StoreError(Exception):
+    """The data folder cannot be used; worded for the person running the broker."""
+
+
+@dataclass(frozen=True, slots=True)
+class ExchangeRecord:
+    vhost: str
+    name: str
+    type: str
+    auto_delete: bool
+    internal: bool
+    arguments: bytes  # an encoded field table, types as received
+
+
+@dataclass(frozen=True, slots=True)
+class QueueRecord:
+    id: int
+    vhost: str
+    name: str
+    auto_delete: bool
+    arguments: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class BindingRecord:
+    vhost: str
+    source: str
+    dest_kind: str  # "queue" or "exchange"
+    dest: str
+    key: str
+    arguments: bytes
+    ident: str  # identifies the binding among those of its source
+
+
+@dataclass(slots=True)
+class MessageRecord:
+    """One message in one queue; (queue, seq) is its key."""
+
+    queue: int
+    seq: int
+    persistent: bool
+    delivered: bool
+    delivery_count: int
+    priority: int
+    expires: float | None  # wall-clock seconds, so a deadline survives a restart
+    exchange: str
+    routing_key: str
+    properties: bytes  # the raw property bytes of the content header
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class DelayedRecord:
+    """A message an x-delayed-message exchange holds until ``due`` (wall clock)."""
+
+    id: int
+    vhost: str
+    exchange: str
+    due: float
+    routing_key: str
+    properties: bytes
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class QueueStats:
+    count: int
+    bytes: int
+    next_seq: int  # one past the highest sequence number stored
+
+
+@dataclass
+class Snapshot:
+    exchanges: list[ExchangeRecord] = field(default_factory=list)
+    queues: list[QueueRecord] = field(default_factory=list)
+    bindings: list[BindingRecord] = field(default_factory=list)
+    delayed: list[DelayedRecord] = field(default_factory=list)
+    stats: dict[int, QueueStats] = field(default_factory=dict)
+
+
+MessageKey = tuple[int, int]  # (queue id, seq)
+
+
+@dataclass
+class Batch:
+    """Changes to write together, in one transaction.
+
+    Entity operations apply first, in order: ("exchange+", ExchangeRecord),
+    ("exchange-", (vhost, name)), ("queue+", QueueRecord), ("queue-", queue id),
+    ("binding+", BindingRecord), ("binding-", BindingRecord),
+    ("purge", (queue id, [seq, ...], first paged seq or None)),
+    ("delayed+", DelayedRecord), ("delayed-", id). Then message puts, marks
+    (delivered flag and delivery count) and removes. The journal keeps the
+    three message sets disjoint where order would matter.
+    """
+
+    entities: list[tuple[str, object]] = field(default_factory=list)
+    puts: dict[MessageKey, MessageRecord] = field(default_factory=dict)
+    marks: dict[MessageKey, tuple[bool, int]] = field(default_factory=dict)
+    removes: set[MessageKey] = field(default_factory=set)
+    durable: bool = False  # holds a promise (must be fsync'd before it is kept)
+
+    def __bool__(self) -> bool:
+        return bool(self.entities or self.puts or self.marks or self.removes)
+
+
+class Store(Protocol):
+    def open(self) -> Snapshot:
+        """Recover: drop what does not survive a restart, return what does."""
+
+    def apply(self, batch: Batch) -> None:
+        """Write a batch atomically; durable batches are on disk when this returns."""
+
+    def read_messages(self, queue: int, from_seq: int, limit: int | None) -> list[MessageRecord]:
+        """A queue's stored messages from ``from_seq`` on, in sequence order."""
+
+    def close(self) -> None: ...
