@@ -15,6 +15,7 @@ import trio
 from amqpd import __version__
 from amqpd.config import BrokerConfig, ConfigError, load_toml
 from amqpd.server.server import PortInUseError, Server
+from amqpd.store import StoreError
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
@@ -47,6 +48,8 @@ def build_config(args: argparse.Namespace) -> BrokerConfig:
     config = config.replace(**overrides)
     if not 0 <= config.port <= 65535:
         raise ConfigError(f"port {config.port} is out of range (0-65535)")
+    if config.store not in ("sqlite", "memory"):
+        raise ConfigError(f"store must be 'sqlite' or 'memory', not '{config.store}'")
     if config.log_level not in LOG_LEVELS:
         raise ConfigError(f"log_level must be one of {', '.join(LOG_LEVELS)}")
     return config
@@ -96,6 +99,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         trio.run(serve, config)
+    except StoreError as err:
+        print(f"amqpd: {err}", file=sys.stderr)
+        return 1
     except PortInUseError as err:
         print(
             f"amqpd: port {err.port} on {err.bind} is already in use "

@@ -21,6 +21,9 @@ class BrokerConfig:
     bind: str = "0.0.0.0"
     port: int = 5672
     data_dir: str = "amqpd-data"
+    # Where durable state lives: "sqlite" (a database in data_dir, survives
+    # restarts) or "memory" (nothing survives the process; for tests).
+    store: str = "sqlite"
     log_level: str = "info"
     default_user: str = "guest"
     default_pass: str = "guest"

@@ -106,6 +106,8 @@ def _restore(broker: Broker, snapshot: Snapshot, read_messages: ReadMessages) ->
         )
         due = record.due - offset
         broker.timers.schedule(("delayed", (exchange, message, vhost, record.id)), due)
+    if not (snapshot.exchanges or snapshot.queues or snapshot.delayed):
+        return
     log.info(
         "store: restored %d exchanges, %d queues, %d bindings, %d messages, %d delayed",
         len(snapshot.exchanges),

@@ -18,6 +18,7 @@ from pamqp import commands
 
 from amqpd.errors import AMQPError
 from amqpd.model.broker import Broker
+from amqpd.model.handlers import WaitForStore
 from amqpd.wire.connection import Authority, Connection, ConnectionSettings
 from amqpd.wire.events import (
     ChannelClosed,
@@ -64,6 +65,8 @@ class ConnectionHandler:
         self._timer_scope = trio.CancelScope()
         self._task_scope = trio.CancelScope()
         self._opened = False
+        self._resumed = trio.Event()
+        self._retry: CommandReceived | None = None  # to run again once the store answers
 
     async def run(self) -> None:
         log.debug("accepting AMQP connection %s", self.peer)
@@ -77,7 +80,7 @@ class ConnectionHandler:
         finally:
             if not self.conn.transport_closed:
                 self.conn.receive_eof(trio.current_time())
-                self._handle_events()
+            self._handle_events(final=True)
             with trio.CancelScope(shield=True):
                 await trio.aclose_forcefully(self.stream)
             self._log_close()
@@ -135,6 +138,12 @@ class ConnectionHandler:
         self.conn.send_delivery(channel, *delivery)
         self._data_ready.set()
 
+    def resume(self) -> None:
+        """The store wrote what this session waited for: go on with its commands."""
+        self._resumed.set()
+        self._resumed = trio.Event()
+        self._after_change()
+
     def shutdown(self, code: int, detail: str) -> None:
         """Close from the broker side, e.g. 320 CONNECTION_FORCED at broker stop."""
         self.conn.close(code, detail)
@@ -150,6 +159,8 @@ class ConnectionHandler:
         while not self.conn.transport_closed:
             while self._blocked is not None:  # a resource alarm holds publishers
                 await self._unblocked.wait()
+            while self.broker.is_held(self):  # waiting for the store
+                await self._resumed.wait()
             while self.output_pending > self.max_output:
                 self._output_drained = trio.Event()
                 await self._output_drained.wait()
@@ -215,10 +226,19 @@ class ConnectionHandler:
                 self._task_scope.deadline, trio.current_time() + FLUSH_TIMEOUT
             )
 
-    def _handle_events(self) -> None:
-        while (event := self.conn.next_event()) is not None:
+    def _handle_events(self, final: bool = False) -> None:
+        """Hand the state machine's events to the broker, in order; while the
+        broker holds this session for the store, the rest wait (``final``: the
+        connection is gone, so nothing waits any more)."""
+        while final or not self.broker.is_held(self):
+            event, self._retry = self._retry, None
+            if event is None and (event := self.conn.next_event()) is None:
+                break
             try:
                 self._handle_event(event)
+            except WaitForStore:
+                if not final:
+                    self._retry = event
             except AMQPError as err:
                 channel = event.channel if isinstance(event, CommandReceived) else 0
                 self.conn.fail(channel, err)

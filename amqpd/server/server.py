@@ -13,8 +13,12 @@ from amqpd.config import BrokerConfig
 from amqpd.errors import ReplyCode
 from amqpd.model.access import Access
 from amqpd.model.broker import Broker
+from amqpd.model.journal import Journal
 from amqpd.server.connection import ConnectionHandler
 from amqpd.server.resources import ResourceMonitor, total_memory
+from amqpd.server.storage import StoreRunner
+from amqpd.store.memory import MemoryStore
+from amqpd.store.sqlite import SQLiteStore
 
 log = logging.getLogger("amqpd.server")
 
@@ -40,7 +44,11 @@ class Server:
             config.max_message_size,
             clock=trio.current_time,
             consumer_timeout=timeout,
+            journal=Journal(enabled=True),
         )
+        store = MemoryStore() if config.store == "memory" else SQLiteStore(config.data_dir)
+        self.storage = StoreRunner(store, self.broker, self.after_broker, self._store_failed)
+        self._store_open = False
         self._broker_timer_scope = trio.CancelScope()
         self.resources = ResourceMonitor(
             int(config.memory_high_watermark * total_memory()),
@@ -60,23 +68,31 @@ class Server:
         self.port = listeners[0].socket.getsockname()[1]
         log.info("amqpd listening on %s:%d", self.config.bind, self.port)
         try:
-            async with trio.open_nursery() as connections:
-                async with trio.open_nursery() as accepting:
-                    # Stops with the accept loops: a stopping broker runs no timers.
-                    accepting.start_soon(self._broker_timer)
-                    accepting.start_soon(self._watch_resources)
-                    for listener in listeners:
-                        accepting.start_soon(self._accept_loop, listener, connections)
-                    task_status.started(self.port)
-                    await self._stopping.wait()
-                    accepting.cancel_scope.cancel()
-                await self._close_connections(connections)
+            async with trio.open_nursery() as storing:
+                storing.start_soon(self.storage.run)
+                await self._serve_until_stopped(listeners, task_status)
+                storing.cancel_scope.cancel()
+            # No connection is left: what is still pending is written now.
+            self.storage.flush_and_close()
         finally:
             for listener in listeners:
                 with trio.CancelScope(shield=True):
                     await listener.aclose()
             self._stopped.set()
             log.info("amqpd stopped")
+
+    async def _serve_until_stopped(self, listeners, task_status) -> None:
+        async with trio.open_nursery() as connections:
+            async with trio.open_nursery() as accepting:
+                # Stops with the accept loops: a stopping broker runs no timers.
+                accepting.start_soon(self._broker_timer)
+                accepting.start_soon(self._watch_resources)
+                for listener in listeners:
+                    accepting.start_soon(self._accept_loop, listener, connections)
+                task_status.started(self.port)
+                await self._stopping.wait()
+                accepting.cancel_scope.cancel()
+            await self._close_connections(connections)
 
     def stop(self) -> None:
         self._stopping.set()
@@ -85,9 +101,27 @@ class Server:
         await self._stopped.wait()
 
     async def bind(self) -> list[trio.SocketListener]:
-        """Open the listening sockets; a taken port raises PortInUseError."""
-        self._listeners = await self._open_listeners()
-        return self._listeners
+        """Open the listening sockets, then recover the store (clients wait in the
+        accept backlog meanwhile); a taken port raises PortInUseError, a store
+        that cannot be used StoreError."""
+        listeners = await self._open_listeners()
+        try:
+            self.open_store()
+        except BaseException:
+            for listener in listeners:
+                await trio.aclose_forcefully(listener)
+            raise
+        self._listeners = listeners
+        return listeners
+
+    def open_store(self) -> None:
+        if not self._store_open:
+            self.storage.open()  # blocking, but no client is connected yet
+            self._store_open = True
+
+    def _store_failed(self, error: BaseException) -> None:
+        # Promises can no longer be kept: stop rather than pretend.
+        self.stop()
 
     async def _open_listeners(self) -> list[trio.SocketListener]:
         host = None if self.config.bind in ("", "*") else self.config.bind
@@ -160,6 +194,8 @@ class Server:
             session.fail_channel(channel, error)
         self.broker.flush()
         self.broker_changed()
+        if self.broker.journal.pending:
+            self.storage.poke()
 
     async def _watch_resources(self) -> None:
         """Raise and clear the memory and disk alarms (a periodic check, as RabbitMQ's)."""

@@ -15,6 +15,7 @@ follows what is queued.
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import sqlite3
@@ -74,10 +75,12 @@ class SQLiteStore:
         self._db: sqlite3.Connection | None = None
         self._synchronous = ""
         self._batches = 0
+        self._lock: int | None = None
 
     # ---- start-up ---------------------------------------------------------------
     def open(self) -> Snapshot:
         self._prepare_folder()
+        self._take_lock()
         _report_unclean_shutdown(self.path)
         try:
             db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
@@ -105,6 +108,19 @@ class SQLiteStore:
             raise StoreError(f"data folder {self.data_dir} is not readable and writable")
         if self.path.exists() and not os.access(self.path, os.R_OK | os.W_OK):
             raise StoreError(f"message store {self.path} is not readable and writable")
+
+    def _take_lock(self) -> None:
+        """One broker per data folder (the lock goes with the process, kill -9 too)."""
+        fd = os.open(self.data_dir / "amqpd.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise StoreError(
+                f"data folder {self.data_dir} is in use by another amqpd; "
+                "give each broker its own --data-dir"
+            ) from None
+        self._lock = fd
 
     def _check_version(self) -> None:
         db = self._db
@@ -213,6 +229,9 @@ class SQLiteStore:
             self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             self._db.close()
             self._db = None
+        if self._lock is not None:
+            os.close(self._lock)
+            self._lock = None
 
 
 def _exchange_put(db, r: ExchangeRecord) -> None:

@@ -1,0 +1,90 @@
+"""The store's side of the shell: batches written on a worker thread.
+
+One task takes the journal's pending batch, writes it (and reads any pages
+the model asked for) on a worker thread, so the event loop never waits for the
+disk, then tells the broker the batch is on disk. Batches that fill while one
+is being written go together in the next commit.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import trio
+
+from amqpd.model import recovery
+from amqpd.model.broker import Broker
+from amqpd.model.journal import Commit
+from amqpd.store import Store
+
+log = logging.getLogger("amqpd.store")
+
+
+class StoreRunner:
+    def __init__(
+        self,
+        store: Store,
+        broker: Broker,
+        after_broker: Callable[[], None],
+        on_failure: Callable[[BaseException], None],
+    ) -> None:
+        self.store = store
+        self.broker = broker
+        self._after_broker = after_broker
+        self._on_failure = on_failure
+        self._wake = trio.Event()
+        self.commits = 0
+        self.failed = False
+
+    def open(self) -> None:
+        """Recover the broker's durable state (before any client connects)."""
+        snapshot = self.store.open()
+        recovery.restore(self.broker, snapshot, self.store.read_messages)
+
+    def poke(self) -> None:
+        """The journal has something pending: write it soon."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake = trio.Event()
+            commit = self.broker.journal.take()
+            if commit is None or self.failed:
+                continue
+            try:
+                pages = await trio.to_thread.run_sync(self._write, commit)
+            except Exception as err:
+                self.failed = True
+                log.critical("message store write failed: %s; stopping", err)
+                self._on_failure(err)
+                return
+            self._finish(commit, pages)
+
+    def _write(self, commit: Commit) -> list:
+        """On the worker thread: the batch, then the pages asked for after it."""
+        if commit.batch:
+            self.store.apply(commit.batch)
+        return [
+            self.store.read_messages(queue.store_id, from_seq, limit)
+            for queue, _generation, from_seq, limit in commit.pages
+        ]
+
+    def _finish(self, commit: Commit, pages: list) -> None:
+        self.commits += 1
+        for (queue, generation, _from, _limit), records in zip(commit.pages, pages, strict=True):
+            self.broker.page_read(queue, generation, records)
+        released = self.broker.committed(commit)
+        self.broker.run_dispatch()
+        self._after_broker()
+        for session in released:
+            session.resume()
+
+    def flush_and_close(self) -> None:
+        """At shutdown, with no connections left: write what is pending, close."""
+        if not self.failed:
+            commit = self.broker.journal.take()
+            if commit is not None and commit.batch:
+                self.store.apply(commit.batch)
+        self.store.close()
