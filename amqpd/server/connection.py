@@ -47,6 +47,7 @@ class ConnectionHandler:
         max_output: int,
         on_broker_change=lambda: None,
         alarm=lambda: None,
+        store_room=None,
     ) -> None:
         self.stream = stream
         self.peer = peer
@@ -54,6 +55,7 @@ class ConnectionHandler:
         self.max_output = max_output
         self._on_broker_change = on_broker_change
         self._alarm = alarm  # the resource alarm's reason, or None
+        self._store_room = store_room  # waits while the store is far behind
         self._published = False
         self._blocked: str | None = None  # why this publisher is blocked
         self._told_blocked = False
@@ -161,6 +163,8 @@ class ConnectionHandler:
                 await self._unblocked.wait()
             while self.broker.is_held(self):  # waiting for the store
                 await self._resumed.wait()
+            if self._store_room is not None:
+                await self._store_room()
             while self.output_pending > self.max_output:
                 self._output_drained = trio.Event()
                 await self._output_drained.wait()

@@ -161,6 +161,7 @@ class Server:
             self.config.max_connection_output,
             on_broker_change=self.after_broker,
             alarm=lambda: self.resources.reason,
+            store_room=self.storage.room,
         )
         self.handlers.add(handler)
         try:

@@ -20,6 +20,10 @@ from amqpd.store import Store
 
 log = logging.getLogger("amqpd.store")
 
+# Message bytes the next batch may gather while one is being written; past
+# this, connections are not read from until the store catches up.
+BACKLOG_LIMIT = 64 * 1024 * 1024
+
 
 class StoreRunner:
     def __init__(
@@ -34,6 +38,7 @@ class StoreRunner:
         self._after_broker = after_broker
         self._on_failure = on_failure
         self._wake = trio.Event()
+        self._took = trio.Event()
         self.commits = 0
         self.failed = False
 
@@ -51,6 +56,8 @@ class StoreRunner:
             await self._wake.wait()
             self._wake = trio.Event()
             commit = self.broker.journal.take()
+            self._took.set()
+            self._took = trio.Event()
             if commit is None or self.failed:
                 continue
             try:
@@ -61,6 +68,11 @@ class StoreRunner:
                 self._on_failure(err)
                 return
             self._finish(commit, pages)
+
+    async def room(self) -> None:
+        """Wait while the batch being gathered is over the backlog limit."""
+        while self.broker.journal.pending_bytes > BACKLOG_LIMIT and not self.failed:
+            await self._took.wait()
 
     def _write(self, commit: Commit) -> list:
         """On the worker thread: the batch, then the pages asked for after it."""
