@@ -38,9 +38,10 @@ log = logging.getLogger("amqpd.store")
 
 FILE_NAME = "amqpd.sqlite3"
 SCHEMA_VERSION = 1
-# Give freed pages back to the file system once this many are free (4 KiB each).
+# Give freed pages back to the file system once this many are free (4 KiB each),
+# looking after every so many removals.
 VACUUM_FREE_PAGES = 4096
-VACUUM_CHECK_EVERY = 64  # batches
+VACUUM_CHECK_EVERY = 4096  # messages removed
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value) WITHOUT ROWID;
@@ -74,7 +75,7 @@ class SQLiteStore:
         self.path = self.data_dir / FILE_NAME
         self._db: sqlite3.Connection | None = None
         self._synchronous = ""
-        self._batches = 0
+        self._removed = 0  # since the last look at the free pages
         self._lock: int | None = None
 
     # ---- start-up ---------------------------------------------------------------
@@ -194,14 +195,17 @@ class SQLiteStore:
             if db.in_transaction:
                 db.execute("ROLLBACK")
             raise
-        self._batches += 1
-        if self._batches % VACUUM_CHECK_EVERY == 0:
+        self._removed += len(batch.removes) + sum(k in ("purge", "queue-") for k, _ in
+                                                  batch.entities) * VACUUM_CHECK_EVERY  # fmt: skip
+        if self._removed >= VACUUM_CHECK_EVERY:
+            self._removed = 0
             self._give_back_space()
 
     def _give_back_space(self) -> None:
         free = self._db.execute("PRAGMA freelist_count").fetchone()[0]
         if free >= VACUUM_FREE_PAGES:
-            self._db.execute(f"PRAGMA incremental_vacuum({free})")
+            # executescript steps the pragma to the end (execute frees one page).
+            self._db.executescript(f"PRAGMA incremental_vacuum({free});")
 
     def read_messages(self, queue: int, from_seq: int, limit: int | None) -> list[MessageRecord]:
         rows = self._db.execute(
@@ -226,6 +230,7 @@ class SQLiteStore:
 
     def close(self) -> None:
         if self._db is not None:
+            self._give_back_space()
             self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             self._db.close()
             self._db = None
