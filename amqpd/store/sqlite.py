@@ -54,17 +54,20 @@ CREATE TABLE IF NOT EXISTS bindings (
     vhost TEXT, source TEXT, ident TEXT, dest_kind TEXT, dest TEXT, key TEXT,
     arguments BLOB, PRIMARY KEY (vhost, source, ident)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS messages (
-    queue INTEGER, seq INTEGER, persistent INTEGER, delivered INTEGER,
+    queue INTEGER, seq INTEGER, size INTEGER, persistent INTEGER, delivered INTEGER,
     delivery_count INTEGER, priority INTEGER, expires REAL, exchange TEXT,
     routing_key TEXT, properties BLOB, body BLOB);
-CREATE UNIQUE INDEX IF NOT EXISTS messages_by_queue ON messages (queue, seq);
+-- Covers start-up's per-queue counts, so a deep backlog is not read to count it.
+CREATE INDEX IF NOT EXISTS messages_by_queue ON messages (queue, seq, size);
+-- Paged transient messages, dropped at start-up without scanning the rest.
+CREATE INDEX IF NOT EXISTS transient_messages ON messages (queue) WHERE persistent = 0;
 CREATE TABLE IF NOT EXISTS delayed (
     id INTEGER PRIMARY KEY, vhost TEXT, exchange TEXT, due REAL, routing_key TEXT,
     properties BLOB, body BLOB);
 """
 
 _MESSAGE_COLUMNS = (
-    "queue, seq, persistent, delivered, delivery_count, priority, expires, exchange, "
+    "queue, seq, size, persistent, delivered, delivery_count, priority, expires, exchange, "
     "routing_key, properties, body"
 )
 
@@ -139,8 +142,8 @@ class SQLiteStore:
         db.execute("BEGIN")
         # Transient messages (paged out to save memory) do not survive a restart,
         # and neither do messages of queues that are gone.
+        # (A deleted queue's messages went in the same transaction as the queue.)
         db.execute("DELETE FROM messages WHERE persistent = 0")
-        db.execute("DELETE FROM messages WHERE queue NOT IN (SELECT id FROM queues)")
         db.execute("COMMIT")
         snapshot = Snapshot(
             [ExchangeRecord(v, n, t, bool(a), bool(i), args) for v, n, t, a, i, args in
@@ -156,7 +159,7 @@ class SQLiteStore:
                         "FROM delayed ORDER BY due, id")],
         )  # fmt: skip
         for queue, count, size, last in db.execute(
-            "SELECT queue, COUNT(*), SUM(LENGTH(body)), MAX(seq) FROM messages GROUP BY queue"
+            "SELECT queue, COUNT(*), SUM(size), MAX(seq) FROM messages GROUP BY queue"
         ):
             snapshot.stats[queue] = QueueStats(count, size or 0, last + 1)
         return snapshot
@@ -174,11 +177,11 @@ class SQLiteStore:
                 _ENTITY_OPS[kind](db, data)
             if batch.puts:
                 db.executemany(
-                    f"INSERT OR REPLACE INTO messages ({_MESSAGE_COLUMNS}) "
-                    "VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    f"INSERT INTO messages ({_MESSAGE_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                     [
-                        (r.queue, r.seq, r.persistent, r.delivered, r.delivery_count, r.priority,
-                         r.expires, r.exchange, r.routing_key, r.properties, r.body)
+                        (r.queue, r.seq, len(r.body), r.persistent, r.delivered,
+                         r.delivery_count, r.priority, r.expires, r.exchange, r.routing_key,
+                         r.properties, r.body)
                         for r in batch.puts.values()
                     ],
                 )  # fmt: skip
@@ -215,7 +218,7 @@ class SQLiteStore:
         )
         return [
             MessageRecord(q, s, bool(p), bool(d), c, pr, e, x, k, props, body)
-            for q, s, p, d, c, pr, e, x, k, props, body in rows
+            for q, s, _size, p, d, c, pr, e, x, k, props, body in rows
         ]
 
     def size(self) -> int:
