@@ -59,3 +59,36 @@ def test_get_nack_tx_qos_and_errors(broker):
     }
     assert out["closed_after_error"] is True
     assert out["server_named_prefix"] == "amq.gen-"
+
+
+def test_handshake_login_refusal_cancel_notify_and_flow(broker):
+    bad_url = broker.url_with(password="wrong-password")
+    out = clients.go("connection", {"url": broker.url, "bad_url": bad_url})
+    assert out["version"] == [0, 9]
+    assert out["locales"] == ["en_US"]
+    # amqp091-go asks for a 10 s heartbeat; RabbitMQ offers 60 s, 2047 channels and
+    # 128 KiB frames.
+    assert (out["channel_max"], out["frame_max"], out["heartbeat"]) == (2047, 131072, 10)
+    assert out["capabilities"] == {
+        "authentication_failure_close": True,
+        "basic.nack": True,
+        "connection.blocked": True,
+        "consumer_cancel_notify": True,
+        "consumer_priorities": True,
+        "direct_reply_to": True,
+        "exchange_exchange_bindings": True,
+        "per_consumer_qos": True,
+        "publisher_confirms": True,
+    }
+    # The client announces authentication_failure_close, so a bad password gets a
+    # connection.close 403 it maps to its own error.
+    assert out["bad_login"]["code"] == 403
+    # Deleting a consumed queue cancels the consumer from the broker's side.
+    assert out["cancelled"] == "to-be-cancelled"
+    assert out["deliveries_open"] is False
+    # channel.flow active=false from a client is a connection error in RabbitMQ.
+    assert out["flow_false"] == {
+        "code": 540,
+        "reason": "NOT_IMPLEMENTED - active=false",
+        "server": True,
+    }

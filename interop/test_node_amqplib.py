@@ -79,11 +79,17 @@ def test_rpc_over_direct_reply_to(broker):
     assert out["reply_to"].startswith("amq.rabbitmq.reply-to.")
 
 
-def test_channel_errors_leave_the_connection_usable(broker):
+def test_channel_errors_cancel_notify_and_refused_login(broker):
     missing = unique("missing")
     exchange = unique("node-x")
     out = clients.node(
-        "errors", {"url": broker.url, "missing_queue": missing, "exchange": exchange}
+        "errors",
+        {
+            "url": broker.url,
+            "missing_queue": missing,
+            "exchange": exchange,
+            "bad_url": broker.url_with(password="wrong-password"),
+        },
     )
     assert out["missing_queue"] == {
         "code": 404,
@@ -96,6 +102,14 @@ def test_channel_errors_leave_the_connection_usable(broker):
         f"\"PRECONDITION_FAILED - inequivalent arg 'type' for exchange '{exchange}'"
     )
     assert out["server_named"].startswith("amq.gen-")
+    assert out["consumer_cancelled"] is True
+    # amqplib announces authentication_failure_close: the refusal comes as a
+    # connection.close with RabbitMQ's text.
+    assert out["bad_login"] == (
+        "Handshake terminated by server: 403 (ACCESS-REFUSED) with message "
+        '"ACCESS_REFUSED - Login was refused using authentication mechanism PLAIN. '
+        'For details see the broker logfile."'
+    )
 
 
 def test_node_consumes_what_pika_published_to_a_topic(broker):

@@ -295,7 +295,21 @@ async function errors(req) {
     const ch3 = await conn.createChannel();
     const q = await ch3.assertQueue('', { exclusive: true });
     out.server_named = q.queue;
+    // Deleting a consumed queue: the broker cancels the consumer (callback gets null).
+    const cancelled = new Promise((resolve) => {
+      ch3.consume(q.queue, (msg) => { if (msg === null) resolve(true); });
+    });
+    const ch4 = await conn.createChannel();
+    await ch4.deleteQueue(q.queue);
+    out.consumer_cancelled = await cancelled;
     await ch3.close();
+    try {
+      const bad = await amqp.connect(req.bad_url);
+      await bad.close();
+      out.bad_login = 'no error';
+    } catch (err) {
+      out.bad_login = err.message.split('\n')[0];
+    }
     return out;
   } finally {
     await conn.close();

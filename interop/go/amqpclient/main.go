@@ -45,6 +45,7 @@ type request struct {
 	Unroutable      string            `json:"unroutable"`
 	MissingQueue    string            `json:"missing_queue"`
 	MissingExchange string            `json:"missing_exchange"`
+	BadURL          string            `json:"bad_url"`
 }
 
 func fail(err error) {
@@ -535,6 +536,69 @@ func basics(req request) interface{} {
 	return result
 }
 
+// connection: what the handshake negotiated, a refused login, a server-sent
+// basic.cancel when a consumed queue is deleted, and channel.flow from the client.
+func connection(req request) interface{} {
+	conn := dial(req.URL)
+	defer conn.Close()
+	caps, _ := conn.Properties["capabilities"].(amqp.Table)
+	capabilities := map[string]interface{}{}
+	for k, v := range caps {
+		capabilities[k] = v
+	}
+	result := map[string]interface{}{
+		"version":      []int{conn.Major, conn.Minor},
+		"locales":      conn.Locales,
+		"channel_max":  conn.Config.ChannelMax,
+		"frame_max":    conn.Config.FrameSize,
+		"heartbeat":    conn.Config.Heartbeat.Seconds(),
+		"capabilities": capabilities,
+	}
+
+	// A refused login takes a few seconds to finish: let it run alongside.
+	badLogin := make(chan error, 1)
+	go func() {
+		_, err := amqp.Dial(req.BadURL)
+		badLogin <- err
+	}()
+
+	ch := channel(conn)
+	q, err := ch.QueueDeclare("", false, false, true, false, nil)
+	check(err)
+	cancels := ch.NotifyCancel(make(chan string, 1))
+	deliveries, err := ch.Consume(q.Name, "to-be-cancelled", false, false, false, false, nil)
+	check(err)
+	other := channel(conn)
+	_, err = other.QueueDelete(q.Name, false, false, false)
+	check(err)
+	select {
+	case tag := <-cancels:
+		result["cancelled"] = tag
+	case <-time.After(20 * time.Second):
+		fail(errors.New("no basic.cancel after the queue was deleted"))
+	}
+	_, open := <-deliveries
+	result["deliveries_open"] = open
+
+	flow := channel(conn)
+	closed := flow.NotifyClose(make(chan *amqp.Error, 1))
+	err = flow.Flow(false)
+	if err == nil {
+		result["flow_false"] = "ok"
+	} else {
+		result["flow_false"] = amqpError(err)
+	}
+	select {
+	case e := <-closed:
+		if e != nil {
+			result["flow_close"] = map[string]interface{}{"code": e.Code, "reason": e.Reason}
+		}
+	case <-time.After(5 * time.Second):
+	}
+	result["bad_login"] = amqpError(<-badLogin)
+	return result
+}
+
 func main() {
 	if len(os.Args) != 2 {
 		fail(errors.New("usage: amqpclient COMMAND < request.json"))
@@ -543,6 +607,7 @@ func main() {
 	check(json.NewDecoder(os.Stdin).Decode(&req))
 	commands := map[string]func(request) interface{}{
 		"publish": publish, "consume": consume, "confirms": confirms, "basics": basics,
+		"connection": connection,
 	}
 	command, ok := commands[os.Args[1]]
 	if !ok {
