@@ -16,9 +16,18 @@ from amqpd.server.server import Server
 
 
 class BrokerThread:
-    """An amqpd broker serving from a daemon thread until ``stop()``."""
+    """An amqpd broker serving from a daemon thread until ``stop()``.
 
-    def __init__(self, config: BrokerConfig | None = None) -> None:
+    ``clock``: a Trio clock for the broker's loop. With
+    ``trio.testing.MockClock(autojump_threshold=...)`` the broker's time jumps to
+    its next deadline whenever it is idle, so an hour-long TTL or delay passes in
+    a moment. Clients should then turn heartbeats off (their time does not
+    jump), and ``resource_check_interval`` should be long, or the clock only
+    jumps from one resource check to the next.
+    """
+
+    def __init__(self, config: BrokerConfig | None = None, clock: trio.abc.Clock | None = None):
+        self.clock = clock
         self.config = (config or BrokerConfig()).replace(bind="127.0.0.1", port=0)
         self.host = "127.0.0.1"
         self.port = 0
@@ -57,7 +66,7 @@ class BrokerThread:
 
     def _run(self) -> None:
         try:
-            trio.run(self._main)
+            trio.run(self._main, clock=self.clock)
         except BaseException as err:  # reported to start() or lost with the thread
             self._error = err
         finally:
