@@ -11,6 +11,9 @@ from pathlib import Path
 from amqpd import __version__
 from amqpd.wire.connection import ConnectionSettings
 
+# The RabbitMQ release whose behaviour amqpd follows (docs/compatibility.md).
+RABBITMQ_VERSION = "3.10.8"
+
 
 class ConfigError(Exception):
     """A configuration problem, worded for the person running the broker."""
@@ -45,8 +48,11 @@ class BrokerConfig:
     memory_high_watermark: float = 0.4
     disk_free_limit: int = 50_000_000
     resource_check_interval: float = 1.0
-    product: str = "amqpd"
-    version: str = __version__
+    # What connection.start names: the RabbitMQ release amqpd behaves as. Clients
+    # pick RabbitMQ's semantics by these (kombu's basic.qos, for one); amqpd's own
+    # name and version are in the "information" property.
+    product: str = "RabbitMQ"
+    version: str = RABBITMQ_VERSION
     extra_users: dict[str, str] = field(default_factory=dict)
 
     def users(self) -> dict[str, str]:
@@ -84,7 +90,8 @@ def server_properties(product: str, version: str) -> dict:
         "capabilities": {name: True for name in CAPABILITIES},
         "cluster_name": f"amqpd@{platform.node() or 'localhost'}",
         "copyright": "Copyright (c) the amqpd authors",
-        "information": "Licensed under the MIT licence. An AMQP 0-9-1 broker in Python.",
+        "information": f"amqpd {__version__}, an AMQP 0-9-1 broker in Python that behaves as "
+        f"RabbitMQ {RABBITMQ_VERSION}. Licensed under the MIT licence.",
         "platform": f"Python {platform.python_version()}",
         "product": product,
         "version": version,

@@ -31,6 +31,18 @@ def test_start_advertises_what_rabbitmq_advertises(raw):
     assert all(value is True for value in props["capabilities"].values())
 
 
+def test_start_names_a_rabbitmq_3_that_clients_treat_as_such(raw):
+    """Clients choose RabbitMQ's semantics by the product name and version: kombu
+    (so Celery) sends basic.qos global=true only to RabbitMQ 3.3 and later, and
+    relies on that to raise a running consumer's prefetch for held ETA tasks."""
+    raw.send_raw(PROTOCOL_HEADER)
+    _, start = raw.expect(commands.Connection.Start)
+    props = start.server_properties
+    assert props["product"] == "RabbitMQ"
+    major, minor = (int(part) for part in props["version"].split(".")[:2])
+    assert (major, minor) >= (3, 3) and major == 3
+
+
 def test_tune_offers_the_default_limits(raw, broker):
     raw.start(user=broker.user, password=broker.password)
     _, tune = raw.expect(commands.Connection.Tune)

@@ -234,26 +234,7 @@ def test_retry_with_countdown(worker):
     assert outcome["finished"] - sent >= 2 * 0.5 - 0.05
 
 
-# What differs: in connection.start, RabbitMQ's server-properties carry
-# product="RabbitMQ", version="3.10.8"; amqpd's carry product="amqpd". kombu's
-# pyamqp transport (qos_semantics_matches_spec) only knows RabbitMQ 3.3-3.x as a
-# broker whose basic.qos global=false means per-consumer, so Celery sends
-# basic.qos(prefetch_count=N, global=true) to RabbitMQ but global=false to amqpd.
-# amqpd then applies the worker's later prefetch increments (it raises
-# prefetch_count for every ETA task it holds) only to consumers created after
-# them, exactly as RabbitMQ does for global=false: the worker's existing task
-# consumer stays at prefetch_count=2, and ETA tasks held by the worker starve
-# the tasks behind them until the ETA passes.
-AMQPD_PRODUCT_QOS = (
-    "amqpd: server-properties product is 'amqpd', not 'RabbitMQ', so Celery uses "
-    "basic.qos global=false and its prefetch increments for held ETA tasks do not "
-    "reach its running consumer"
-)
-
-
-def test_eta_tasks_wait_while_later_work_goes_ahead(worker, request):
-    if worker.broker.name == "amqpd":
-        request.applymarker(pytest.mark.xfail(strict=True, reason=AMQPD_PRODUCT_QOS))
+def test_eta_tasks_wait_while_later_work_goes_ahead(worker):
     stamp = worker.app.tasks["interop.stamp"]
     add = worker.app.tasks["interop.add"]
     eta = datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=2)
