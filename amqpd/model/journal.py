@@ -106,7 +106,10 @@ class Journal:
 
     def exchange_deleted(self, vhost: str, exchange) -> None:
         if self.enabled and exchange.durable:
-            self._durable().entities.append(("exchange-", (vhost, exchange.name)))
+            entities = self._durable().entities
+            entities.append(("exchange-", (vhost, exchange.name)))
+            if exchange.delayed:  # the messages it holds die with it
+                entities.append(("delayed-exchange", (vhost, exchange.name)))
 
     def queue_declared(self, queue: Queue) -> None:
         if not (self.enabled and queue.durable and queue.exclusive_owner is None):

@@ -107,7 +107,8 @@ class Batch:
     ("exchange-", (vhost, name)), ("queue+", QueueRecord), ("queue-", queue id),
     ("binding+", BindingRecord), ("binding-", BindingRecord),
     ("purge", (queue id, [seq, ...], first paged seq or None)),
-    ("delayed+", DelayedRecord), ("delayed-", id). Then message puts, marks
+    ("delayed+", DelayedRecord), ("delayed-", id), ("delayed-exchange", (vhost,
+    exchange name)) for all an exchange holds. Then message puts, marks
     (delivered flag and delivery count) and removes. The journal keeps the
     three message sets disjoint where order would matter.
     """

@@ -76,6 +76,9 @@ class MemoryStore:
                 self.delayed[data.id] = data
             elif kind == "delayed-":
                 self.delayed.pop(data, None)
+            elif kind == "delayed-exchange":
+                for key in [k for k, r in self.delayed.items() if (r.vhost, r.exchange) == data]:
+                    del self.delayed[key]
             else:
                 raise ValueError(f"unknown store operation {kind!r}")
         for key, record in batch.puts.items():

@@ -83,11 +83,19 @@ class SQLiteStore:
 
     # ---- start-up ---------------------------------------------------------------
     def open(self) -> Snapshot:
+        try:
+            return self._open()
+        except BaseException:
+            self._release()  # an operator who fixes the folder can try again
+            raise
+
+    def _open(self) -> Snapshot:
         self._prepare_folder()
         self._take_lock()
-        _report_unclean_shutdown(self.path)
         try:
+            _report_unclean_shutdown(self.path)
             db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self._db = db
             # auto_vacuum must be chosen before the first table exists.
             db.execute("PRAGMA auto_vacuum=INCREMENTAL")
             mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
@@ -95,11 +103,12 @@ class SQLiteStore:
                 raise StoreError(f"{self.path}: cannot use write-ahead logging (got {mode!r})")
             db.execute("PRAGMA journal_size_limit=67108864")
             db.executescript(_SCHEMA)
-            self._db = db
             self._check_version()
             return self._recover()
         except sqlite3.DatabaseError as err:
             raise StoreError(f"cannot open the message store {self.path}: {err}") from None
+        except OSError as err:
+            raise StoreError(f"cannot read the message store {self.path}: {err}") from None
 
     def _prepare_folder(self) -> None:
         try:
@@ -115,7 +124,11 @@ class SQLiteStore:
 
     def _take_lock(self) -> None:
         """One broker per data folder (the lock goes with the process, kill -9 too)."""
-        fd = os.open(self.data_dir / "amqpd.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        lock = self.data_dir / "amqpd.lock"
+        try:
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as err:
+            raise StoreError(f"cannot open the lock file {lock}: {err.strerror}") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
@@ -235,6 +248,10 @@ class SQLiteStore:
         if self._db is not None:
             self._give_back_space()
             self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        self._release()
+
+    def _release(self) -> None:
+        if self._db is not None:
             self._db.close()
             self._db = None
         if self._lock is not None:
@@ -297,6 +314,10 @@ def _delayed_drop(db, id_: int) -> None:
     db.execute("DELETE FROM delayed WHERE id = ?", (id_,))
 
 
+def _delayed_drop_all(db, key: tuple[str, str]) -> None:
+    db.execute("DELETE FROM delayed WHERE vhost = ? AND exchange = ?", key)
+
+
 _ENTITY_OPS = {
     "exchange+": _exchange_put,
     "exchange-": _exchange_drop,
@@ -307,6 +328,7 @@ _ENTITY_OPS = {
     "purge": _purge,
     "delayed+": _delayed_put,
     "delayed-": _delayed_drop,
+    "delayed-exchange": _delayed_drop_all,
 }
 
 
