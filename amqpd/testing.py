@@ -68,6 +68,8 @@ class BrokerThread:
         try:
             trio.run(self._main, clock=self.clock)
         except BaseException as err:  # reported to start() or lost with the thread
+            while isinstance(err, BaseExceptionGroup) and len(err.exceptions) == 1:
+                err = err.exceptions[0]  # the nursery's wrapping hides what went wrong
             self._error = err
         finally:
             self._ready.set()

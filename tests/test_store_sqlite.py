@@ -472,3 +472,29 @@ def test_space_is_given_back_as_a_deep_queue_drains(opened, data_dir):
     store.close()  # checkpoints: nothing is left in the log, the database stays small
     assert database.stat().st_size < full_db / 3
     assert not Path(f"{database}-wal").exists() or Path(f"{database}-wal").stat().st_size == 0
+
+
+def test_messages_of_a_queue_that_is_gone_are_dropped_at_open(opened, caplog):
+    store, _ = opened()
+    declare_queues(store, 1)
+    store.apply(puts(message(1, 0), message(7, 0), message(7, 1)))  # queue 7 was never declared
+    with caplog.at_level(logging.WARNING, logger="amqpd.store"):
+        store, snapshot = reopen(store, opened)
+    assert set(snapshot.stats) == {1}
+    assert seqs(store, 7) == []
+    assert "dropping 2 messages" in caplog.text
+
+
+def test_a_broker_thread_reports_the_store_error_itself(data_dir):
+    from amqpd.config import BrokerConfig
+    from amqpd.testing import BrokerThread
+
+    holder = SQLiteStore(data_dir)
+    holder.open()
+    try:
+        with pytest.raises(RuntimeError) as failed:
+            BrokerThread(BrokerConfig(data_dir=str(data_dir))).start()
+        assert isinstance(failed.value.__cause__, StoreError)
+        assert "in use by another amqpd" in str(failed.value.__cause__)
+    finally:
+        holder.close()

@@ -171,10 +171,15 @@ class SQLiteStore:
              db.execute("SELECT id, vhost, exchange, due, routing_key, properties, body "
                         "FROM delayed ORDER BY due, id")],
         )  # fmt: skip
+        queues = {record.id for record in snapshot.queues}
         for queue, count, size, last in db.execute(
             "SELECT queue, COUNT(*), SUM(size), MAX(seq) FROM messages GROUP BY queue"
-        ):
-            snapshot.stats[queue] = QueueStats(count, size or 0, last + 1)
+        ).fetchall():
+            if queue in queues:
+                snapshot.stats[queue] = QueueStats(count, size or 0, last + 1)
+            else:  # cannot happen (a queue's messages go with it), but never inherit them
+                log.warning("message store: dropping %d messages of a queue that is gone", count)
+                db.execute("DELETE FROM messages WHERE queue = ?", (queue,))
         return snapshot
 
     # ---- running ----------------------------------------------------------------
