@@ -26,9 +26,15 @@ class BrokerThread:
     jumps from one resource check to the next.
     """
 
-    def __init__(self, config: BrokerConfig | None = None, clock: trio.abc.Clock | None = None):
+    def __init__(
+        self,
+        config: BrokerConfig | None = None,
+        clock: trio.abc.Clock | None = None,
+        port: int = 0,
+    ) -> None:
         self.clock = clock
-        self.config = (config or BrokerConfig()).replace(bind="127.0.0.1", port=0)
+        # port 0: an ephemeral one; a restart test passes the old one again.
+        self.config = (config or BrokerConfig()).replace(bind="127.0.0.1", port=port)
         self.host = "127.0.0.1"
         self.port = 0
         self._server: Server | None = None
