@@ -215,10 +215,10 @@ def feed_and_check(pair: ClientPair, data: bytes, step: int, opened: bool) -> No
         else:
             raise AssertionError(f"timer never settles in state {conn.state}")
         pair.now = target
+        events = pair.events()  # taking the events sends replies queued behind them
         out += decode(conn.data_to_send())
         assert conn.state in (State.OPEN, State.CLOSED), conn.state
         assert connection_closes(out) == closes, "connection.close sent by a timer"
-        events = pair.events()
         opened = opened or any(isinstance(e, ConnectionOpened) for e in events)
         released = sum(isinstance(e, ConnectionClosed) for e in events)
         assert released == (opened and conn.state is not State.OPEN), events

@@ -28,6 +28,7 @@ from __future__ import annotations
 import enum
 import logging
 from collections import deque
+from dataclasses import dataclass
 
 from pamqp import commands
 from pamqp.base import Frame as Method
@@ -189,7 +190,16 @@ class Connection:
     # ---- outputs ------------------------------------------------------------------
 
     def next_event(self) -> Event | None:
-        return self._events.popleft() if self._events else None
+        events = self._events
+        while events:
+            event = events.popleft()
+            if type(event) is _Reply:
+                # Sent only now, so it follows the replies to the commands before it.
+                if not self.transport_closed:
+                    self.send_method(event.channel, event.method)
+                continue
+            return event
+        return None
 
     def data_to_send(self) -> bytes:
         data = bytes(self._out)
@@ -522,7 +532,11 @@ class Connection:
             return
         reply = ch.handle(command)
         if reply.send is not None:
-            self.send_method(number, reply.send)
+            if any(type(e) in _AWAITING_REPLY for e in self._events):
+                # Commands before it still await the broker's replies.
+                self._events.append(_Reply(number, reply.send))
+            else:
+                self.send_method(number, reply.send)
         if reply.opened:
             self._events.append(ChannelOpened(number))
         if reply.closed_by_client:
@@ -532,3 +546,15 @@ class Connection:
             del self._channels[number]
         if reply.for_broker:
             self._events.append(CommandReceived(number, command))
+
+
+@dataclass(frozen=True, slots=True)
+class _Reply:
+    """A reply of the state machine's own (channel open-ok, close-ok, flow-ok)
+    queued behind the events before it, so replies leave in command order."""
+
+    channel: int
+    method: Method
+
+
+_AWAITING_REPLY = (CommandReceived, _Reply)
