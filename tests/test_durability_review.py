@@ -1,13 +1,11 @@
-"""Review of the durability and paging feature: bugs found, as failing tests.
+"""Review of the durability and paging feature: the bugs it found (fixed since)
+and the races it worried about, pinned.
 
-Each test marked xfail(strict=True) reproduces a bug in amqpd; the others pin
-behaviour that was checked and found correct (races the review worried about).
 Model-level tests use the World helper of test_model_durability (a broker over
 a MemoryStore with virtual clocks; ``restart`` without closing sessions is a
 kill -9); end-to-end ones use BrokerThread with a temporary data folder.
 """
 
-import pytest
 from pamqp import commands, frame
 
 from amqpd.config import BrokerConfig
@@ -44,16 +42,9 @@ def numbered(total):
     return [str(i).encode() for i in range(total)]
 
 
-# ---- bugs ---------------------------------------------------------------------------
+# ---- bugs the review found ------------------------------------------------------
 
 
-QUORUM_CRASH = (
-    "amqpd bug: a quorum message out for delivery at a crash comes back "
-    "redelivered but without its x-delivery-count increment"
-)
-
-
-@pytest.mark.xfail(strict=True, reason=QUORUM_CRASH)
 def test_quorum_delivery_in_flight_at_a_crash_counts_as_a_return():
     # RabbitMQ's quorum queues return the messages of consumers that went down
     # (a node restart) with delivery_count + 1, and only report redelivered
@@ -94,8 +85,6 @@ def test_a_delayed_message_reaches_its_bcc_queue_without_a_restart():
     assert (queues["a"].message_count, queues["b"].message_count) == (1, 1)
 
 
-@pytest.mark.xfail(strict=True, reason="amqpd bug: a stored delayed message loses its BCC "
-                   "routing keys (BCC is stripped from the stored properties)")  # fmt: skip
 def test_a_delayed_message_reaches_its_bcc_queue_after_a_restart():
     world = World()
     _delayed_with_bcc(world)
@@ -105,13 +94,6 @@ def test_a_delayed_message_reaches_its_bcc_queue_after_a_restart():
     assert (queues["a"].message_count, queues["b"].message_count) == (1, 1)
 
 
-DECLARE_IN_FLIGHT = (
-    "amqpd bug: declare-ok of a durable queue whose creation is still being "
-    "written is sent at once to a second session"
-)
-
-
-@pytest.mark.xfail(strict=True, reason=DECLARE_IN_FLIGHT)
 def test_a_second_declare_waits_for_the_queue_to_be_on_disk():
     world = World()
     first, second = world.session(), world.session()
@@ -147,8 +129,6 @@ def _pipelined_declare_and_close(port: int, queue: str) -> list[tuple[int, str]]
         client.close()
 
 
-@pytest.mark.xfail(strict=True, reason="amqpd bug: channel.close read in the same chunk as a "
-                   "durable declare is answered (close-ok) before the declare-ok")  # fmt: skip
 def test_replies_to_pipelined_commands_keep_their_order(tmp_path):
     # RabbitMQ 3.10.8 (the reference) answers [queue.declare, channel.close]
     # sent in one write with declare-ok, then close-ok. amqpd's wire layer

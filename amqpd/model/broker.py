@@ -269,6 +269,7 @@ class Broker:
     def committed(self, commit: Commit) -> list[Session]:
         """A batch is on disk: keep its promises; returns the sessions to resume."""
         self._tick()
+        self.journal.written_up_to(commit.number)
         for channel, seq in commit.confirms:
             if not channel.closed and channel.confirms is not None:
                 self.confirm(channel, seq)

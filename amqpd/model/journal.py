@@ -43,6 +43,7 @@ class Commit:
     """A batch on its way to disk and the promises that wait for it."""
 
     batch: Batch
+    number: int = 0  # batches are numbered as they are taken, and written in that order
     confirms: list = field(default_factory=list)  # (channel, seq)
     replies: list = field(default_factory=list)  # (session, channel number, method)
     held: list = field(default_factory=list)  # sessions to resume
@@ -58,6 +59,8 @@ class Journal:
         self.pending_bytes = 0  # message bytes waiting in the pending batch
         self.next_queue_id = 1
         self.next_delayed_id = 1
+        self.taken = 0  # batches taken for writing
+        self.written = 0  # of those, the number known to be on disk
 
     # ---- taking batches ---------------------------------------------------------
     @property
@@ -70,8 +73,19 @@ class Journal:
         if not self.pending:
             return None
         commit, self._commit = self._commit, Commit(Batch())
+        self.taken += 1
+        commit.number = self.taken
         self.pending_bytes = 0
         return commit
+
+    def written_up_to(self, number: int) -> None:
+        self.written = max(self.written, number)
+
+    def wait_for(self, entity) -> None:
+        """A reply about ``entity`` (declared, perhaps by another session) must not
+        go out before the entity is on disk."""
+        if self.enabled and entity.store_batch > self.written:
+            self._durable()
 
     def mark(self) -> int:
         return self.durable_ops
@@ -103,6 +117,7 @@ class Journal:
     def exchange_declared(self, vhost: str, exchange) -> None:
         if self.enabled and exchange.durable:
             self._durable().entities.append(("exchange+", exchange_record(vhost, exchange)))
+            exchange.store_batch = self.taken + 1
 
     def exchange_deleted(self, vhost: str, exchange) -> None:
         if self.enabled and exchange.durable:
@@ -116,6 +131,7 @@ class Journal:
             return
         queue.store_id = self.next_queue_id
         self.next_queue_id += 1
+        queue.store_batch = self.taken + 1
         queue.pageable = queue.can_page
         record = QueueRecord(
             queue.store_id,
@@ -131,9 +147,10 @@ class Journal:
         if qid is None:
             return
         batch = self._durable()
-        for messages in (batch.puts, batch.marks):
-            for key in [key for key in messages if key[0] == qid]:
-                del messages[key]
+        for key in [key for key in batch.puts if key[0] == qid]:
+            self.pending_bytes -= len(batch.puts.pop(key).body)
+        for key in [key for key in batch.marks if key[0] == qid]:
+            del batch.marks[key]
         batch.removes = {key for key in batch.removes if key[0] != qid}
         batch.entities.append(("queue-", qid))
 
@@ -170,7 +187,7 @@ class Journal:
         return MessageRecord(
             qid, entry.seq, persistent, entry.redelivered, entry.delivery_count,
             entry.priority, expires, message.exchange, message.routing_key,
-            message.header.raw_properties, message.body,
+            message.header.raw_properties, message.body, tuple(message.bcc),
         )  # fmt: skip
 
     def delivered(self, queue: Queue, entry: Entry, no_ack: bool) -> None:
@@ -180,23 +197,27 @@ class Journal:
             return
         if no_ack:
             self.remove(queue, entry)
+        elif queue.is_quorum:
+            # A quorum queue counts a delivery its consumer never settled (the broker
+            # went down) as a return: stored as if it had come back already.
+            self._mark(queue, entry, entry.delivery_count + 1)
         elif not entry.redelivered:
-            self._mark(queue, entry, True)
+            self._mark(queue, entry, entry.delivery_count)
 
     def requeued(self, queue: Queue, entry: Entry) -> None:
         if entry.stored and queue.is_quorum:  # quorum queues report the count
-            self._mark(queue, entry, True)
+            self._mark(queue, entry, entry.delivery_count)
 
-    def _mark(self, queue: Queue, entry: Entry, delivered: bool) -> None:
+    def _mark(self, queue: Queue, entry: Entry, delivery_count: int) -> None:
         if queue.deleted:
             return
         key = (queue.store_id, entry.seq)
         batch = self._commit.batch
         pending = batch.puts.get(key)
         if pending is not None:
-            pending.delivered, pending.delivery_count = delivered, entry.delivery_count
+            pending.delivered, pending.delivery_count = True, delivery_count
         else:
-            batch.marks[key] = (delivered, entry.delivery_count)
+            batch.marks[key] = (True, delivery_count)
 
     def remove(self, queue: Queue, entry: Entry) -> None:
         """A stored message left its queue for good (acked, dead-lettered, dropped)."""
@@ -220,7 +241,7 @@ class Journal:
         if paged_from is not None:
             batch = self._commit.batch
             for key in [key for key in batch.puts if key[0] == qid and key[1] >= paged_from]:
-                del batch.puts[key]
+                self.pending_bytes -= len(batch.puts.pop(key).body)
             batch.entities.append(("purge", (qid, [], paged_from)))
 
     # ---- delayed messages -------------------------------------------------------
@@ -232,6 +253,7 @@ class Journal:
         record = DelayedRecord(
             delayed_id, vhost, exchange.name, due + self.wall_offset(),
             message.routing_key, message.header.raw_properties, message.body,
+            tuple(message.bcc),
         )  # fmt: skip
         self._durable().entities.append(("delayed+", record))
         return delayed_id
@@ -267,6 +289,7 @@ def entry_from_record(record: MessageRecord, wall_offset: float) -> Entry:
         record.exchange, record.routing_key, record.properties, record.body
     )
     expires = None if record.expires is None else record.expires - wall_offset
+    message.bcc = list(record.bcc)
     entry = Entry(message, record.seq, expires, record.priority, record.delivered,
                   record.delivery_count)  # fmt: skip
     entry.stored = True

@@ -138,6 +138,7 @@ class Queue:
         self.deleted = False
         self.last_used = 0.0  # for x-expires
         self.store_id: int | None = None  # set when the store keeps this queue
+        self.store_batch = 0  # the batch that writes its declaration (journal.wait_for)
         self.pageable = False  # set with store_id when the queue can page (can_page)
         self.paged = 0  # messages only in the store, all newer than those in memory
         self.paged_bytes = 0

@@ -104,6 +104,7 @@ def _restore(broker: Broker, snapshot: Snapshot, read_messages: ReadMessages) ->
         message = message_from_record(
             record.exchange, record.routing_key, record.properties, record.body
         )
+        message.bcc = list(record.bcc)
         due = record.due - offset
         broker.timers.schedule(("delayed", (exchange, message, vhost, record.id)), due)
     if not (snapshot.exchanges or snapshot.queues or snapshot.delayed):

@@ -42,6 +42,7 @@ class Exchange:
         self.delayed = self.type == DELAYED_TYPE
         routing_type = _delayed_type(self.arguments) if self.delayed else self.type
         self.router: ExchangeType = REGISTRY[routing_type]()
+        self.store_batch = 0  # the batch that writes its declaration (journal.wait_for)
         # Bindings where this is the source: (destination, key, frozen arguments) -> arguments.
         self.bindings: dict[tuple, dict] = {}
         # (source name, key, frozen arguments) for bindings where this is the destination.
@@ -104,7 +105,9 @@ class VirtualHost:
         if name == "":
             raise default_exchange_refused()
         if passive:
-            return self.exchange(name)
+            exchange = self.exchange(name)
+            self.journal.wait_for(exchange)
+            return exchange
         if type_ not in REGISTRY and type_ != DELAYED_TYPE:
             raise AMQPConnectionError(ReplyCode.COMMAND_INVALID, _bad_type_text(type_))
         if type_ == DELAYED_TYPE and _delayed_type(arguments) not in REGISTRY:
@@ -155,6 +158,7 @@ class VirtualHost:
                 ReplyCode.PRECONDITION_FAILED,
                 f"inequivalent arg 'alternate-exchange' {where}: {reason}",
             )
+        self.journal.wait_for(current)
         return current
 
     def delete_exchange(self, name: str, if_unused: bool) -> None:
@@ -200,6 +204,7 @@ class VirtualHost:
         if passive:
             queue = self.queue(name)
             self.check_exclusive(queue, owner)
+            self.journal.wait_for(queue)
             return queue
         server_named = name == ""
         if server_named:
@@ -257,6 +262,7 @@ class VirtualHost:
                 raise ChannelError(
                     ReplyCode.PRECONDITION_FAILED, f"inequivalent arg '{arg}' {where}: {reason}"
                 )
+        self.journal.wait_for(current)
         return current
 
     def check_exclusive(self, queue: Queue, owner: object) -> None:

@@ -65,6 +65,7 @@ class MessageRecord:
     routing_key: str
     properties: bytes  # the raw property bytes of the content header
     body: bytes
+    bcc: tuple[str, ...] = ()  # blind-copy routing keys (no longer in the properties)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +79,7 @@ class DelayedRecord:
     routing_key: str
     properties: bytes
     body: bytes
+    bcc: tuple[str, ...] = ()  # blind-copy routing keys, routed at release
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ follows what is queued.
 from __future__ import annotations
 
 import fcntl
+import json
 import logging
 import os
 import sqlite3
@@ -56,19 +57,19 @@ CREATE TABLE IF NOT EXISTS bindings (
 CREATE TABLE IF NOT EXISTS messages (
     queue INTEGER, seq INTEGER, size INTEGER, persistent INTEGER, delivered INTEGER,
     delivery_count INTEGER, priority INTEGER, expires REAL, exchange TEXT,
-    routing_key TEXT, properties BLOB, body BLOB);
+    routing_key TEXT, properties BLOB, body BLOB, bcc TEXT);
 -- Covers start-up's per-queue counts, so a deep backlog is not read to count it.
 CREATE INDEX IF NOT EXISTS messages_by_queue ON messages (queue, seq, size);
 -- Paged transient messages, dropped at start-up without scanning the rest.
 CREATE INDEX IF NOT EXISTS transient_messages ON messages (queue) WHERE persistent = 0;
 CREATE TABLE IF NOT EXISTS delayed (
     id INTEGER PRIMARY KEY, vhost TEXT, exchange TEXT, due REAL, routing_key TEXT,
-    properties BLOB, body BLOB);
+    properties BLOB, body BLOB, bcc TEXT);
 """
 
 _MESSAGE_COLUMNS = (
     "queue, seq, size, persistent, delivered, delivery_count, priority, expires, exchange, "
-    "routing_key, properties, body"
+    "routing_key, properties, body, bcc"
 )
 
 
@@ -167,8 +168,8 @@ class SQLiteStore:
             [BindingRecord(v, s, dk, d, k, args, ident) for v, s, ident, dk, d, k, args in
              db.execute("SELECT vhost, source, ident, dest_kind, dest, key, arguments "
                         "FROM bindings")],
-            [DelayedRecord(*row) for row in
-             db.execute("SELECT id, vhost, exchange, due, routing_key, properties, body "
+            [DelayedRecord(*row[:-1], _keys(row[-1])) for row in
+             db.execute("SELECT id, vhost, exchange, due, routing_key, properties, body, bcc "
                         "FROM delayed ORDER BY due, id")],
         )  # fmt: skip
         queues = {record.id for record in snapshot.queues}
@@ -195,11 +196,12 @@ class SQLiteStore:
                 _ENTITY_OPS[kind](db, data)
             if batch.puts:
                 db.executemany(
-                    f"INSERT INTO messages ({_MESSAGE_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                    f"INSERT INTO messages ({_MESSAGE_COLUMNS}) "
+                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     [
                         (r.queue, r.seq, len(r.body), r.persistent, r.delivered,
                          r.delivery_count, r.priority, r.expires, r.exchange, r.routing_key,
-                         r.properties, r.body)
+                         r.properties, r.body, _text(r.bcc))
                         for r in batch.puts.values()
                     ],
                 )  # fmt: skip
@@ -235,8 +237,8 @@ class SQLiteStore:
             (queue, from_seq, -1 if limit is None else limit),
         )
         return [
-            MessageRecord(q, s, bool(p), bool(d), c, pr, e, x, k, props, body)
-            for q, s, _size, p, d, c, pr, e, x, k, props, body in rows
+            MessageRecord(q, s, bool(p), bool(d), c, pr, e, x, k, props, body, _keys(bcc))
+            for q, s, _size, p, d, c, pr, e, x, k, props, body, bcc in rows
         ]
 
     def size(self) -> int:
@@ -262,6 +264,14 @@ class SQLiteStore:
         if self._lock is not None:
             os.close(self._lock)
             self._lock = None
+
+
+def _text(keys: tuple[str, ...]) -> str | None:
+    return json.dumps(list(keys)) if keys else None
+
+
+def _keys(text: str | None) -> tuple[str, ...]:
+    return tuple(json.loads(text)) if text else ()
 
 
 def _exchange_put(db, r: ExchangeRecord) -> None:
@@ -310,8 +320,8 @@ def _purge(db, data) -> None:
 
 def _delayed_put(db, r: DelayedRecord) -> None:
     db.execute(
-        "INSERT OR REPLACE INTO delayed VALUES (?,?,?,?,?,?,?)",
-        (r.id, r.vhost, r.exchange, r.due, r.routing_key, r.properties, r.body),
+        "INSERT OR REPLACE INTO delayed VALUES (?,?,?,?,?,?,?,?)",
+        (r.id, r.vhost, r.exchange, r.due, r.routing_key, r.properties, r.body, _text(r.bcc)),
     )
 
 
