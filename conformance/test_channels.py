@@ -125,3 +125,17 @@ def test_pipelined_replies_keep_command_order(lab, durable):
     client.send_raw(pipelined)
     replies = [type(client.read_frame()[1]) for _ in range(3)]
     assert replies == [commands.Queue.DeclareOk, commands.Queue.DeclareOk, commands.Channel.CloseOk]
+
+
+@pytest.mark.parametrize("durable", [False, True], ids=["transient", "durable"])
+def test_connection_close_pipelined_behind_a_declare_comes_after_its_reply(lab, durable):
+    client = lab.connect(channels=(1,))
+    queue = lab.queue()
+    client.send_raw(
+        frame.marshal(commands.Queue.Declare(queue=queue, durable=durable), 1)
+        + frame.marshal(
+            commands.Connection.Close(reply_code=200, reply_text="bye", class_id=0, method_id=0), 0
+        )
+    )
+    replies = [type(client.read_frame()[1]) for _ in range(2)]
+    assert replies == [commands.Queue.DeclareOk, commands.Connection.CloseOk]

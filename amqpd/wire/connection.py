@@ -502,7 +502,7 @@ class Connection:
         elif state in _SILENT:
             self._linger(f"unexpected {method.name} in connection state {state.value}")
         elif isinstance(method, commands.Connection.Close):
-            self.send_method(0, commands.Connection.CloseOk())
+            self._reply_in_order(0, commands.Connection.CloseOk())
             self._begin_closing(f"client closed: {method.reply_code} {method.reply_text}")
         elif state is State.AWAIT_OPEN and isinstance(method, commands.Connection.Open):
             try:
@@ -515,6 +515,14 @@ class Connection:
                 f"unexpected method in connection state {state.value}",
                 *method_ids(method),
             )
+
+    def _reply_in_order(self, channel: int, method: Method) -> None:
+        """Send a reply of the state machine's own, after the replies to the
+        commands still waiting to be handed to the broker."""
+        if any(type(e) in _AWAITING_REPLY for e in self._events):
+            self._events.append(_Reply(channel, method))
+        else:
+            self.send_method(channel, method)
 
     def _handle_channel_frame(self, raw: RawFrame) -> None:
         number = raw.channel
@@ -532,11 +540,7 @@ class Connection:
             return
         reply = ch.handle(command)
         if reply.send is not None:
-            if any(type(e) in _AWAITING_REPLY for e in self._events):
-                # Commands before it still await the broker's replies.
-                self._events.append(_Reply(number, reply.send))
-            else:
-                self.send_method(number, reply.send)
+            self._reply_in_order(number, reply.send)
         if reply.opened:
             self._events.append(ChannelOpened(number))
         if reply.closed_by_client:
