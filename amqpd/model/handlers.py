@@ -148,8 +148,7 @@ def queue_unbind(broker: Broker, state: SessionState, channel, command: Command)
 
 def queue_purge(broker: Broker, state: SessionState, channel, command: Command):
     queue = _owned_queue(state, channel, command.method.queue)
-    count = queue.message_count
-    paged_from = queue.paged_from if queue.paged else None
+    count, paged_from = queue.message_count, queue.paged_from  # None when nothing is paged
     broker.journal.purged(queue, queue.purge(), paged_from)
     return commands.Queue.PurgeOk(message_count=count)
 

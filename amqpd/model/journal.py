@@ -14,7 +14,7 @@ taken is never written at all (a consumer that keeps up costs no disk).
 What is stored: durable exchanges, durable non-exclusive queues, bindings
 between durable ends, persistent messages in stored queues (and, to keep
 memory bounded, any message of a deep queue past its in-memory window; see
-Queue.page_out), and delayed persistent messages of durable delayed exchanges.
+Queue.enqueue), and delayed persistent messages of durable delayed exchanges.
 """
 
 from __future__ import annotations
@@ -147,8 +147,7 @@ class Journal:
         if qid is None:
             return
         batch = self._durable()
-        for key in [key for key in batch.puts if key[0] == qid]:
-            self.pending_bytes -= len(batch.puts.pop(key).body)
+        self._drop_puts(qid, 0)
         for key in [key for key in batch.marks if key[0] == qid]:
             del batch.marks[key]
         batch.removes = {key for key in batch.removes if key[0] != qid}
@@ -239,10 +238,14 @@ class Journal:
         for entry in entries:
             self.remove(queue, entry)
         if paged_from is not None:
-            batch = self._commit.batch
-            for key in [key for key in batch.puts if key[0] == qid and key[1] >= paged_from]:
-                self.pending_bytes -= len(batch.puts.pop(key).body)
-            batch.entities.append(("purge", (qid, [], paged_from)))
+            self._drop_puts(qid, paged_from)
+            self._commit.batch.entities.append(("purge", (qid, [], paged_from)))
+
+    def _drop_puts(self, qid: int, from_seq: int) -> None:
+        """Forget the pending puts of a queue's messages from ``from_seq`` on."""
+        puts = self._commit.batch.puts
+        for key in [key for key in puts if key[0] == qid and key[1] >= from_seq]:
+            self.pending_bytes -= len(puts.pop(key).body)
 
     # ---- delayed messages -------------------------------------------------------
     def delayed_put(self, vhost: str, exchange, message: Message, due: float) -> int | None:
@@ -274,22 +277,20 @@ def exchange_record(vhost: str, exchange) -> ExchangeRecord:
     )
 
 
-def message_from_record(exchange: str, routing_key: str, properties: bytes, body: bytes):
+def message_from_record(record: MessageRecord | DelayedRecord) -> Message:
     """A stored message as the model holds it again."""
     from amqpd.model.publish import restore_properties  # avoids an import cycle
 
-    header = ContentHeader(BASIC_CLASS, len(body), properties)
-    message = Message(exchange, routing_key, header, body)
+    header = ContentHeader(BASIC_CLASS, len(record.body), record.properties)
+    message = Message(record.exchange, record.routing_key, header, record.body)
     restore_properties(message)
+    message.bcc = list(record.bcc)
     return message
 
 
 def entry_from_record(record: MessageRecord, wall_offset: float) -> Entry:
-    message = message_from_record(
-        record.exchange, record.routing_key, record.properties, record.body
-    )
+    message = message_from_record(record)
     expires = None if record.expires is None else record.expires - wall_offset
-    message.bcc = list(record.bcc)
     entry = Entry(message, record.seq, expires, record.priority, record.delivered,
                   record.delivery_count)  # fmt: skip
     entry.stored = True

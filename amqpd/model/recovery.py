@@ -101,10 +101,7 @@ def _restore(broker: Broker, snapshot: Snapshot, read_messages: ReadMessages) ->
         if exchange is None or not exchange.delayed:
             journal.delayed_remove(record.id)
             continue
-        message = message_from_record(
-            record.exchange, record.routing_key, record.properties, record.body
-        )
-        message.bcc = list(record.bcc)
+        message = message_from_record(record)
         due = record.due - offset
         broker.timers.schedule(("delayed", (exchange, message, vhost, record.id)), due)
     if not (snapshot.exchanges or snapshot.queues or snapshot.delayed):
