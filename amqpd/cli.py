@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
-import os
 import signal
 import sys
 from pathlib import Path
@@ -15,7 +14,7 @@ import trio
 from amqpd import __version__
 from amqpd.config import BrokerConfig, ConfigError, load_toml
 from amqpd.server.server import PortInUseError, Server
-from amqpd.store import StoreError
+from amqpd.store import StoreError, prepare_folder
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
@@ -56,14 +55,11 @@ def build_config(args: argparse.Namespace) -> BrokerConfig:
 
 
 def prepare_data_dir(path: str) -> Path:
-    data = Path(path)
+    """The data folder, checked before anything starts (a settings problem: exit 2)."""
     try:
-        data.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise ConfigError(f"cannot create data folder {data}: {err.strerror}") from None
-    if not os.access(data, os.R_OK | os.W_OK | os.X_OK):
-        raise ConfigError(f"data folder {data} is not readable and writable")
-    return data
+        return prepare_folder(path)
+    except StoreError as err:
+        raise ConfigError(str(err)) from None
 
 
 async def serve(config: BrokerConfig) -> None:

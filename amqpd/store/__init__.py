@@ -12,12 +12,28 @@ files).
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
 
 class StoreError(Exception):
     """The data folder cannot be used; worded for the person running the broker."""
+
+
+def prepare_folder(path: str | os.PathLike) -> Path:
+    """The data folder, created if need be; StoreError if it cannot be used."""
+    data = Path(path)
+    try:
+        data.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise StoreError(f"cannot create data folder {data}: {err.strerror}") from None
+    if not data.is_dir():
+        raise StoreError(f"data folder {data} is not a directory")
+    if not os.access(data, os.R_OK | os.W_OK | os.X_OK):
+        raise StoreError(f"data folder {data} is not readable and writable")
+    return data
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,6 +33,7 @@ from amqpd.store import (
     QueueStats,
     Snapshot,
     StoreError,
+    prepare_folder,
 )
 
 log = logging.getLogger("amqpd.store")
@@ -112,14 +113,7 @@ class SQLiteStore:
             raise StoreError(f"cannot read the message store {self.path}: {err}") from None
 
     def _prepare_folder(self) -> None:
-        try:
-            self.data_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as err:
-            raise StoreError(f"cannot create data folder {self.data_dir}: {err.strerror}") from None
-        if not self.data_dir.is_dir():
-            raise StoreError(f"data folder {self.data_dir} is not a directory")
-        if not os.access(self.data_dir, os.R_OK | os.W_OK | os.X_OK):
-            raise StoreError(f"data folder {self.data_dir} is not readable and writable")
+        prepare_folder(self.data_dir)
         if self.path.exists() and not os.access(self.path, os.R_OK | os.W_OK):
             raise StoreError(f"message store {self.path} is not readable and writable")
 
