@@ -9,7 +9,7 @@ kill -9); end-to-end ones use BrokerThread with a temporary data folder.
 from pamqp import commands, frame
 
 from amqpd.config import BrokerConfig
-from amqpd.model.handlers import WaitForStore
+from amqpd.model.errors import WaitForStore
 from amqpd.model.queue import PAGE_WINDOW
 from amqpd.testing import BrokerThread
 from conformance.rawclient import RawClient

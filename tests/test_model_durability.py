@@ -10,7 +10,7 @@ from pamqp import commands
 
 from amqpd.model import recovery
 from amqpd.model.broker import Broker
-from amqpd.model.handlers import WaitForStore
+from amqpd.model.errors import WaitForStore
 from amqpd.model.journal import Journal
 from amqpd.model.queue import PAGE_WINDOW
 from amqpd.store.memory import MemoryStore

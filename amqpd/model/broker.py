@@ -21,6 +21,7 @@ from amqpd.errors import AMQPConnectionError, AMQPError, ChannelError, ReplyCode
 from amqpd.model import handlers
 from amqpd.model.channel import ChannelModel, Consumer
 from amqpd.model.delivery import Delivery
+from amqpd.model.errors import WaitForStore
 from amqpd.model.journal import Commit, Journal, entry_from_record
 from amqpd.model.queue import Queue
 from amqpd.model.timers import Timers
@@ -229,7 +230,7 @@ class Broker:
                     self.hold(session)
                 else:
                     session.send_method(number, reply)
-        except handlers.WaitForStore:
+        except WaitForStore:
             self.hold(session)
             raise
         except AMQPError as err:

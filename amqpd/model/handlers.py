@@ -15,6 +15,7 @@ from amqpd.errors import AMQPConnectionError, ChannelError, ReplyCode
 from amqpd.model import names, publish
 from amqpd.model.channel import ChannelModel, Consumer
 from amqpd.model.confirms import Confirms
+from amqpd.model.errors import WaitForStore
 from amqpd.model.queue import PAGE_WINDOW
 from amqpd.model.queue_args import check_consumer
 from amqpd.model.vhost import default_exchange_refused
@@ -424,11 +425,6 @@ def _transaction(channel: ChannelModel) -> list:
     if channel.tx is None:
         raise ChannelError(ReplyCode.PRECONDITION_FAILED, "channel is not transactional")
     return channel.tx
-
-
-class WaitForStore(Exception):  # noqa: N818 - a signal, not a fault
-    """The command needs messages still in the store: run it again once they
-    are read back (the session's later commands wait with it)."""
 
 
 TABLE = {

@@ -18,7 +18,7 @@ from pamqp import commands
 
 from amqpd.errors import AMQPError
 from amqpd.model.broker import Broker
-from amqpd.model.handlers import WaitForStore
+from amqpd.model.errors import WaitForStore
 from amqpd.wire.connection import Authority, Connection, ConnectionSettings
 from amqpd.wire.events import (
     ChannelClosed,
