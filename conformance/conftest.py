@@ -3,6 +3,7 @@ import uuid
 import pytest
 from pamqp import commands
 
+from conformance.helpers import unique
 from conformance.rawclient import Closed, RawClient
 
 
@@ -19,6 +20,16 @@ def opened(raw, broker):
     """A raw client past the handshake, heartbeats off."""
     raw.handshake(user=broker.user, password=broker.password, vhost=broker.vhost)
     return raw
+
+
+@pytest.fixture
+def ch(opened):
+    """Channel 1 open, with an exclusive queue whose name is in ch.queue."""
+    opened.open_channel(1)
+    opened.queue = unique("q")
+    opened.call_ok(1, commands.Queue.Declare(queue=opened.queue, exclusive=True),
+                   commands.Queue.DeclareOk)  # fmt: skip
+    return opened
 
 
 class Lab:

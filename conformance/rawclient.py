@@ -23,34 +23,9 @@ CLIENT_CAPABILITIES = {
 }
 
 
-_FIELD_FORMATS = dict(zip("bBsuIilfdT", ">b >B >h >H >i >I >q >f >d >Q".split(), strict=True))
-
-
-def typed_table(*fields: tuple[str, str, object]) -> bytes:
-    """An encoded field table whose values carry the type codes given, as
-    (name, type_code, value); pamqp alone picks the type from the Python value."""
-    out = b""
-    for name, code, value in fields:
-        key = name.encode()
-        out += struct.pack(">B", len(key)) + key + code.encode()
-        if code in _FIELD_FORMATS:
-            out += struct.pack(_FIELD_FORMATS[code], value)
-        elif code in ("S", "x"):
-            data = value.encode() if isinstance(value, str) else bytes(value)
-            out += struct.pack(">I", len(data)) + data
-        elif code == "t":
-            out += b"\x01" if value else b"\x00"
-        elif code != "V":
-            raise ValueError(f"unsupported field type {code!r}")
-    return struct.pack(">I", len(out)) + out
-
-
-def eventually(check, timeout: float = 5.0, interval: float = 0.02) -> None:
-    """Poll until check() is true, for effects a broker applies asynchronously."""
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "condition not met before the deadline"
-        time.sleep(interval)
+def raw_frame(frame_type: int, channel: int, payload: bytes, end: bytes = b"\xce") -> bytes:
+    """A frame as bytes, whatever its payload (and end octet) hold."""
+    return struct.pack(">BHI", frame_type, channel, len(payload)) + payload + end
 
 
 class Closed(Exception):
@@ -87,13 +62,12 @@ class RawClient:
 
     def send_with_table(self, channel: int, method, table: bytes) -> None:
         """Send a method whose last field is its arguments table, with that table
-        replaced by already encoded bytes (see typed_table)."""
+        replaced by already encoded bytes (see typed.encode_table)."""
         method.arguments = {}
         data = frame.marshal(method, channel)
         payload = data[7:-1]
         assert payload.endswith(b"\0\0\0\0"), "arguments must be the method's last field"
-        payload = payload[:-4] + table
-        self.send_raw(struct.pack(">BHI", 1, channel, len(payload)) + payload + b"\xce")
+        self.send_raw(raw_frame(1, channel, payload[:-4] + table))
 
     def publish(
         self,
@@ -137,6 +111,13 @@ class RawClient:
             self._fill(deadline)
         data, self._buffer = self._buffer[:count], self._buffer[count:]
         return data
+
+    def read_raw_frame(self, timeout: float | None = None) -> tuple[int, int, bytes]:
+        """The next frame undecoded, as (type, channel, payload)."""
+        kind, channel, size = struct.unpack(">BHI", self.read_bytes(7, timeout))
+        rest = self.read_bytes(size + 1, timeout)
+        assert rest[-1:] == b"\xce", (kind, rest)
+        return kind, channel, rest[:-1]
 
     def read_frame(self, timeout: float | None = None, skip_heartbeats: bool = True):
         """The next frame as (channel, value); raises Closed at EOF."""

@@ -1,48 +1,17 @@
 """basic.*: publish, consume, get, acknowledgements, prefetch — as RabbitMQ 3.10 does them."""
 
-import uuid
-
 import pytest
 from pamqp import commands
 from pamqp import frame as pframe
 from pamqp import header as pheader
 from pamqp.body import ContentBody
 
-QUEUE_OK = commands.Queue.DeclareOk
-
-
-def unique(prefix="conf"):
-    return f"{prefix}-{uuid.uuid4().hex[:10]}"
-
-
-def close_of(client):
-    close = client.expect_connection_close(timeout=10)
-    return close.reply_code, close.reply_text, close.class_id, close.method_id
+from conformance.helpers import consume, nothing_pending, publish, unique
 
 
 def channel_close_of(client, channel=1):
     close = client.expect_channel_close(channel, timeout=10)
     return close.reply_code, close.reply_text, close.class_id, close.method_id
-
-
-@pytest.fixture
-def ch(opened):
-    """Channel 1 open, with an exclusive queue whose name is in ch.queue."""
-    opened.open_channel(1)
-    opened.queue = unique("q")
-    reply = opened.call(1, commands.Queue.Declare(queue=opened.queue, exclusive=True))
-    assert isinstance(reply, QUEUE_OK)
-    return opened
-
-
-def publish(client, *bodies, key=None, channel=1, **props):
-    for body in bodies:
-        client.publish(
-            channel,
-            body,
-            routing_key=client.queue if key is None else key,
-            properties=commands.Basic.Properties(**props) if props else None,
-        )
 
 
 def get(client, no_ack=True, channel=1):
@@ -69,9 +38,6 @@ def test_mandatory_unroutable_is_returned_with_the_same_properties(ch):
         delivery_mode=2,
     )
     ch.send(1, commands.Basic.Publish(exchange="amq.direct", routing_key="nowhere", mandatory=True))
-    from pamqp import header as pheader
-    from pamqp.body import ContentBody
-
     ch.send(1, pheader.ContentHeader(0, 3, props))
     ch.send(1, ContentBody(b"abc"))
     _, ret, content_header, body = ch.read_message()
@@ -87,17 +53,21 @@ def test_mandatory_unroutable_is_returned_with_the_same_properties(ch):
 
 def test_default_exchange_drops_unroutable_non_mandatory(ch):
     ch.publish(1, b"x", routing_key=unique("missing"))
-    reply = ch.call(1, commands.Basic.Qos(prefetch_count=0))
-    assert isinstance(reply, commands.Basic.QosOk)
+    nothing_pending(ch)
 
 
 def test_immediate_is_not_implemented(ch):
     ch.publish(1, b"abc", exchange="amq.direct", routing_key="x", immediate=True)
-    assert close_of(ch) == (540, "NOT_IMPLEMENTED - immediate=true", 60, 40)
+    assert ch.expect_connection_error(timeout=10) == (
+        540,
+        "NOT_IMPLEMENTED - immediate=true",
+        60,
+        40,
+    )
 
 
 def test_get_reports_remaining_ready_messages(ch):
-    publish(ch, b"1", b"2", b"3")
+    publish(ch, ch.queue, b"1", b"2", b"3")
     counts = []
     for expected in (b"1", b"2", b"3"):
         _, ok, _, body = get(ch)
@@ -128,7 +98,7 @@ def test_bodies_cross_frame_boundaries_both_ways(raw, broker):
 
 
 def test_requeued_messages_keep_their_original_order(ch):
-    publish(ch, b"m1", b"m2", b"m3", b"m4", b"m5")
+    publish(ch, ch.queue, b"m1", b"m2", b"m3", b"m4", b"m5")
     tags = [get(ch, no_ack=False)[1].delivery_tag for _ in range(5)]
     for tag in (tags[3], tags[0], tags[2]):
         ch.send(1, commands.Basic.Reject(delivery_tag=tag, requeue=True))
@@ -139,7 +109,7 @@ def test_requeued_messages_keep_their_original_order(ch):
 
 
 def test_requeued_message_is_redelivered_ahead_of_new_ones(ch):
-    publish(ch, b"m1", b"m2", b"m3")
+    publish(ch, ch.queue, b"m1", b"m2", b"m3")
     _, ok, _, _ = get(ch, no_ack=False)
     ch.send(1, commands.Basic.Nack(delivery_tag=ok.delivery_tag, requeue=True))
     bodies = []
@@ -165,7 +135,7 @@ def test_unknown_delivery_tag(ch, method, ids):
 
 
 def test_double_ack_is_an_unknown_tag(ch):
-    publish(ch, b"x")
+    publish(ch, ch.queue, b"x")
     _, ok, _, _ = get(ch, no_ack=False)
     ch.send(1, commands.Basic.Ack(delivery_tag=ok.delivery_tag))
     ch.send(1, commands.Basic.Ack(delivery_tag=ok.delivery_tag))
@@ -177,7 +147,7 @@ def test_double_ack_is_an_unknown_tag(ch):
 
 def test_ack_multiple_with_tag_zero_acks_all_and_is_fine_when_empty(ch):
     ch.send(1, commands.Basic.Ack(delivery_tag=0, multiple=True))
-    publish(ch, b"1", b"2")
+    publish(ch, ch.queue, b"1", b"2")
     get(ch, no_ack=False)
     get(ch, no_ack=False)
     ch.send(1, commands.Basic.Ack(delivery_tag=0, multiple=True))
@@ -188,7 +158,7 @@ def test_ack_multiple_with_tag_zero_acks_all_and_is_fine_when_empty(ch):
 
 
 def test_unacked_messages_return_when_the_channel_closes(ch):
-    publish(ch, b"m1", b"m2", b"m3")
+    publish(ch, ch.queue, b"m1", b"m2", b"m3")
     get(ch, no_ack=False)
     get(ch, no_ack=False)
     ch.send(1, commands.Channel.Close(200, "bye", 0, 0))
@@ -201,17 +171,10 @@ def test_unacked_messages_return_when_the_channel_closes(ch):
     assert bodies == [(b"m1", True), (b"m2", True), (b"m3", False)]
 
 
-def consume(client, tag, channel=1, **kwargs):
-    reply = client.call(
-        channel, commands.Basic.Consume(queue=client.queue, consumer_tag=tag, **kwargs)
-    )
-    assert isinstance(reply, commands.Basic.ConsumeOk) and reply.consumer_tag == tag
-
-
 def test_competing_consumers_take_turns(ch):
-    consume(ch, "a", no_ack=True)
-    consume(ch, "b", no_ack=True)
-    publish(ch, *[f"m{i}".encode() for i in range(6)])
+    consume(ch, ch.queue, "a", no_ack=True)
+    consume(ch, ch.queue, "b", no_ack=True)
+    publish(ch, ch.queue, *[f"m{i}".encode() for i in range(6)])
     tags = [ch.read_message()[1].consumer_tag for _ in range(6)]
     assert tags == ["a", "b", "a", "b", "a", "b"]
 
@@ -222,13 +185,18 @@ def test_server_named_consumer_tag(ch):
 
 
 def test_duplicate_consumer_tag_closes_the_connection(ch):
-    consume(ch, "t1")
+    consume(ch, ch.queue, "t1")
     ch.send(1, commands.Basic.Consume(queue=ch.queue, consumer_tag="t1"))
-    assert close_of(ch) == (530, "NOT_ALLOWED - attempt to reuse consumer tag 't1'", 60, 20)
+    assert ch.expect_connection_error(timeout=10) == (
+        530,
+        "NOT_ALLOWED - attempt to reuse consumer tag 't1'",
+        60,
+        20,
+    )
 
 
 def test_exclusive_consumer_conflicts(ch):
-    consume(ch, "first")
+    consume(ch, ch.queue, "first")
     ch.send(1, commands.Basic.Consume(queue=ch.queue, consumer_tag="ex", exclusive=True))
     assert channel_close_of(ch) == (
         403,
@@ -245,9 +213,9 @@ def test_cancel_of_an_unknown_tag_is_ok(ch):
 
 def test_prefetch_per_consumer(ch):
     ch.call(1, commands.Basic.Qos(prefetch_count=2))
-    consume(ch, "a")
-    consume(ch, "b")
-    publish(ch, *[b"m"] * 10)
+    consume(ch, ch.queue, "a")
+    consume(ch, ch.queue, "b")
+    publish(ch, ch.queue, *[b"m"] * 10)
     got = [ch.read_message()[1].consumer_tag for _ in range(4)]
     assert sorted(got) == ["a", "a", "b", "b"]
     with pytest.raises(TimeoutError):
@@ -256,9 +224,9 @@ def test_prefetch_per_consumer(ch):
 
 def test_prefetch_global_is_shared_by_the_channel(ch):
     ch.call(1, commands.Basic.Qos(prefetch_count=2, global_=True))
-    consume(ch, "a")
-    consume(ch, "b")
-    publish(ch, *[b"m"] * 10)
+    consume(ch, ch.queue, "a")
+    consume(ch, ch.queue, "b")
+    publish(ch, ch.queue, *[b"m"] * 10)
     delivered = [ch.read_message()[1] for _ in range(2)]
     with pytest.raises(TimeoutError):
         ch.read_frame(timeout=0.5)
@@ -268,12 +236,17 @@ def test_prefetch_global_is_shared_by_the_channel(ch):
 
 def test_prefetch_size_is_not_implemented(ch):
     ch.send(1, commands.Basic.Qos(prefetch_size=1))
-    assert close_of(ch) == (540, "NOT_IMPLEMENTED - prefetch_size!=0 (1)", 60, 10)
+    assert ch.expect_connection_error(timeout=10) == (
+        540,
+        "NOT_IMPLEMENTED - prefetch_size!=0 (1)",
+        60,
+        10,
+    )
 
 
 def test_recover_requeues_with_new_tags(ch):
-    publish(ch, b"m1", b"m2")
-    consume(ch, "a")
+    publish(ch, ch.queue, b"m1", b"m2")
+    consume(ch, ch.queue, "a")
     first = [ch.read_message()[1] for _ in range(2)]
     ch.send(1, commands.Basic.Recover(requeue=True))
     ch.expect(commands.Basic.RecoverOk)
@@ -289,7 +262,12 @@ def test_recover_requeues_with_new_tags(ch):
 
 def test_recover_without_requeue_is_not_implemented(ch):
     ch.send(1, commands.Basic.Recover(requeue=False))
-    assert close_of(ch) == (540, "NOT_IMPLEMENTED - requeue=false", 60, 110)
+    assert ch.expect_connection_error(timeout=10) == (
+        540,
+        "NOT_IMPLEMENTED - requeue=false",
+        60,
+        110,
+    )
 
 
 def test_message_over_the_maximum_size_is_refused(ch):

@@ -4,11 +4,6 @@ import pytest
 from pamqp import commands, frame
 
 
-def close_of(client):
-    close = client.expect_connection_close(timeout=10)
-    return close.reply_code, close.reply_text, close.class_id, close.method_id
-
-
 def test_open_and_close_many_channels(opened):
     for number in range(1, 201):
         opened.open_channel(number)
@@ -23,7 +18,12 @@ def test_open_and_close_many_channels(opened):
 def test_second_channel_open(opened):
     opened.open_channel(1)
     opened.send(1, commands.Channel.Open())
-    assert close_of(opened) == (504, "CHANNEL_ERROR - second 'channel.open' seen", 20, 10)
+    assert opened.expect_connection_error(timeout=10) == (
+        504,
+        "CHANNEL_ERROR - second 'channel.open' seen",
+        20,
+        10,
+    )
 
 
 @pytest.mark.parametrize(
@@ -32,12 +32,16 @@ def test_second_channel_open(opened):
 )
 def test_method_on_a_channel_that_was_never_opened(opened, method, ids):
     opened.send(1, method)
-    assert close_of(opened) == (504, "CHANNEL_ERROR - expected 'channel.open'", *ids)
+    assert opened.expect_connection_error(timeout=10) == (
+        504,
+        "CHANNEL_ERROR - expected 'channel.open'",
+        *ids,
+    )
 
 
 def test_channel_open_on_channel_zero(opened):
     opened.send(0, commands.Channel.Open())
-    assert close_of(opened) == (
+    assert opened.expect_connection_error(timeout=10) == (
         504,
         "CHANNEL_ERROR - unexpected method in connection state running",
         20,
@@ -50,7 +54,7 @@ def test_channel_max_counts_open_channels_not_numbers(raw, broker):
     raw.open_channel(11)
     raw.open_channel(65535)
     raw.send(3, commands.Channel.Open())
-    assert close_of(raw) == (
+    assert raw.expect_connection_error(timeout=10) == (
         530,
         "NOT_ALLOWED - number of channels opened (2) has reached the negotiated channel_max (2)",
         0,
@@ -64,7 +68,12 @@ def test_channel_flow(opened):
     _, ok = opened.expect(commands.Channel.FlowOk)
     assert ok.active is True
     opened.send(1, commands.Channel.Flow(active=False))
-    assert close_of(opened) == (540, "NOT_IMPLEMENTED - active=false", 20, 20)
+    assert opened.expect_connection_error(timeout=10) == (
+        540,
+        "NOT_IMPLEMENTED - active=false",
+        20,
+        20,
+    )
 
 
 @pytest.mark.parametrize(
@@ -78,12 +87,16 @@ def test_channel_flow(opened):
 def test_methods_only_a_server_sends(opened, method, ids):
     opened.open_channel(1)
     opened.send(1, method)
-    assert close_of(opened) == (503, "COMMAND_INVALID - unimplemented method", *ids)
+    assert opened.expect_connection_error(timeout=10) == (
+        503,
+        "COMMAND_INVALID - unimplemented method",
+        *ids,
+    )
 
 
 def test_connection_close_ok_out_of_turn(opened):
     opened.send(0, commands.Connection.CloseOk())
-    assert close_of(opened) == (
+    assert opened.expect_connection_error(timeout=10) == (
         504,
         "CHANNEL_ERROR - unexpected method in connection state running",
         10,

@@ -1,40 +1,16 @@
 """Publisher confirms and transactions."""
 
-import uuid
-
 import pytest
 from pamqp import commands
 
-
-def unique(prefix="conf"):
-    return f"{prefix}-{uuid.uuid4().hex[:10]}"
-
-
-@pytest.fixture
-def ch(opened):
-    opened.open_channel(1)
-    opened.queue = unique("q")
-    opened.call(1, commands.Queue.Declare(queue=opened.queue, exclusive=True))
-    return opened
-
-
-def read_acks(client, up_to):
-    """Read basic.ack frames until every tag up to ``up_to`` is confirmed."""
-    confirmed = set()
-    while len(confirmed) < up_to:
-        _, ack = client.expect(commands.Basic.Ack)
-        if ack.multiple:
-            confirmed.update(range(1, ack.delivery_tag + 1))
-        else:
-            confirmed.add(ack.delivery_tag)
-    assert confirmed == set(range(1, up_to + 1))
+from conformance.helpers import acked, count
 
 
 def test_confirm_select_and_sequence_numbers_from_one(ch):
     assert isinstance(ch.call(1, commands.Confirm.Select()), commands.Confirm.SelectOk)
     for i in range(5):
         ch.publish(1, b"m%d" % i, routing_key=ch.queue)
-    read_acks(ch, 5)
+    acked(ch, 5)
 
 
 def test_confirm_select_twice_and_nowait(ch):
@@ -48,7 +24,7 @@ def test_confirm_select_twice_and_nowait(ch):
 def test_unroutable_messages_are_acked_and_returns_come_first(ch):
     ch.call(1, commands.Confirm.Select())
     ch.publish(1, b"lost", exchange="amq.direct", routing_key="nowhere")
-    read_acks(ch, 1)
+    acked(ch, 1)
     ch.publish(1, b"returned", exchange="amq.direct", routing_key="nowhere", mandatory=True)
     _, ret, _, body = ch.read_message()
     assert isinstance(ret, commands.Basic.Return) and body == b"returned"
@@ -100,21 +76,16 @@ def test_commit_or_rollback_without_select(ch, method, ids):
     )
 
 
-def get_count(client):
-    reply = client.call(1, commands.Queue.Declare(queue=client.queue, passive=True))
-    return reply.message_count
-
-
 def test_transaction_publishes_land_at_commit_and_returns_precede_commit_ok(ch):
     ch.call(1, commands.Tx.Select())
     ch.publish(1, b"a", routing_key=ch.queue)
     ch.publish(1, b"lost", exchange="amq.direct", routing_key="nowhere", mandatory=True)
-    assert get_count(ch) == 0
+    assert count(ch, ch.queue) == 0
     ch.send(1, commands.Tx.Commit())
     _, ret, _, _ = ch.read_message()
     assert isinstance(ret, commands.Basic.Return)
     ch.expect(commands.Tx.CommitOk)
-    assert get_count(ch) == 1
+    assert count(ch, ch.queue) == 1
 
 
 def test_transaction_rollback_drops_publishes_and_keeps_acks_undone(ch):
@@ -125,10 +96,10 @@ def test_transaction_rollback_drops_publishes_and_keeps_acks_undone(ch):
     ch.send(1, commands.Basic.Ack(delivery_tag=ok.delivery_tag))
     ch.publish(1, b"dropped", routing_key=ch.queue)
     assert isinstance(ch.call(1, commands.Tx.Rollback()), commands.Tx.RollbackOk)
-    assert get_count(ch) == 0
+    assert count(ch, ch.queue) == 0
     # The rolled-back ack left the message unacked: recovering requeues it.
     ch.call(1, commands.Basic.Recover(requeue=True))
-    assert get_count(ch) == 1
+    assert count(ch, ch.queue) == 1
 
 
 def test_transaction_publish_to_missing_exchange_fails_at_once(ch):

@@ -11,8 +11,17 @@ import time
 import pytest
 from pamqp import commands as C
 
-from conformance.fieldtable import count, declare, get, publish, wait_get
-from conformance.rawclient import eventually
+from conformance import typed
+from conformance.helpers import (
+    bind,
+    count,
+    declare,
+    declare_exchange,
+    dlx,
+    exists,
+    wait_for,
+    wait_get,
+)
 
 NOW = "about now"
 
@@ -57,34 +66,9 @@ def first_death(exchange, queue, reason):
     ]
 
 
-def dlx(exchange, key=None):
-    args = [("x-dead-letter-exchange", "S", exchange)]
-    return args + ([("x-dead-letter-routing-key", "S", key)] if key is not None else [])
-
-
-def exchange(client, name, kind="direct"):
-    client.call_ok(1, C.Exchange.Declare(exchange=name, exchange_type=kind), C.Exchange.DeclareOk)
-
-
-def bind(client, queue, exchange, *rks):
-    for rk in rks:
-        method = C.Queue.Bind(queue=queue, exchange=exchange, routing_key=rk)
-        client.call_ok(1, method, C.Queue.BindOk)
-
-
 def entry(props, index=0):
     """The fields of an x-death entry (x-death being the first header), by name."""
     return {name: value for name, _, value in props["headers"][0][2][index][1]}
-
-
-def exists(client, queue, ch=2):
-    """Whether the queue is there, asked with queue.bind: a passive declare or a
-    basic.get would restart its x-expires timer."""
-    reply = client.call(ch, C.Queue.Bind(queue=queue, exchange="amq.direct", routing_key=queue))
-    if isinstance(reply, C.Channel.Close):
-        client.send(ch, C.Channel.CloseOk())
-        client.open_channel(ch)
-    return isinstance(reply, C.Queue.BindOk)
 
 
 def reject(client, queue):
@@ -101,8 +85,8 @@ def stays_empty(client, *queues):
 def test_dead_lettered_message_format(lab, broker):
     client = lab.connect()
     src, dlx_x, q1, dlq = lab.exchange("src"), lab.exchange("dlx"), lab.queue("q1"), lab.queue()
-    exchange(client, src)
-    exchange(client, dlx_x, "topic")
+    declare_exchange(client, src)
+    declare_exchange(client, dlx_x, "topic")
     declare(client, q1, *dlx(dlx_x))
     declare(client, dlq)
     bind(client, q1, src, "k1")
@@ -112,7 +96,7 @@ def test_dead_lettered_message_format(lab, broker):
                  delivery_mode=2, priority=5, correlation_id="corr", reply_to="rto",
                  expiration="60000", message_id="mid", timestamp=1700000000, type="typ",
                  user_id=broker.user, app_id="app", cluster_id="clu")  # fmt: skip
-    publish(client, 1, b"full", src, "k1", **props)
+    typed.publish(client, 1, b"full", src, "k1", **props)
     method, original, _ = wait_get(client, q1, no_ack=False)
     assert original == props
     client.send(1, C.Basic.Reject(delivery_tag=method.delivery_tag, requeue=False))
@@ -155,7 +139,7 @@ def test_what_dead_letters(lab, trigger, args, reason):
     expiration = "100" if trigger == "message-ttl" else None
     bodies = [b"kept", b"dead"] if trigger == "reject-publish-dlx" else [b"dead", b"kept"]
     for body in bodies[: 2 if reason == "maxlen" else 1]:
-        publish(client, 1, body, routing_key=queue, expiration=expiration)
+        typed.publish(client, 1, body, routing_key=queue, expiration=expiration)
     if trigger == "reject-delivery":
         client.call_ok(1, C.Basic.Consume(queue=queue, consumer_tag="c"), C.Basic.ConsumeOk)
         tag = client.read_message()[1].delivery_tag
@@ -173,7 +157,7 @@ def test_what_dead_letters(lab, trigger, args, reason):
         ("x-death", "A", [first_entry(reason, queue, "", [queue], expiration)]),
         *first_death("", queue, reason),
     ]
-    assert get(client, 1, dlq) is None
+    assert typed.get(client, 1, dlq) is None
 
 
 def test_nack_multiple_dead_letters_each_in_order(lab):
@@ -181,11 +165,11 @@ def test_nack_multiple_dead_letters_each_in_order(lab):
     declare(client, queue, *dlx("", dlq))
     declare(client, dlq)
     for i in range(3):
-        publish(client, 1, b"m%d" % i, routing_key=queue)
+        typed.publish(client, 1, b"m%d" % i, routing_key=queue)
     tags = [wait_get(client, queue, no_ack=False)[0].delivery_tag for _ in range(3)]
     client.send(1, C.Basic.Nack(delivery_tag=tags[-1], multiple=True, requeue=False))
-    eventually(lambda: count(client, dlq) == 3)
-    assert [get(client, 1, dlq)[2] for _ in range(3)] == [b"m0", b"m1", b"m2"]
+    wait_for(lambda: count(client, dlq) == 3)
+    assert [typed.get(client, 1, dlq)[2] for _ in range(3)] == [b"m0", b"m1", b"m2"]
 
 
 @pytest.mark.parametrize("how", ["channel-close", "purge", "delete", "queue-expiry"])
@@ -194,7 +178,7 @@ def test_what_does_not_dead_letter(lab, how):
     expires = [("x-expires", "I", 200)] if how == "queue-expiry" else []
     declare(client, queue, *expires, *dlx("", dlq))
     declare(client, dlq)
-    publish(client, 1, b"kept", routing_key=queue)
+    typed.publish(client, 1, b"kept", routing_key=queue)
     if how == "channel-close":
         wait_get(client, queue, no_ack=False, channel=2)
         client.call_ok(2, C.Channel.Close(200, "bye", 0, 0), C.Channel.CloseOk)
@@ -205,23 +189,23 @@ def test_what_does_not_dead_letter(lab, how):
     elif how == "delete":
         assert client.call_ok(1, C.Queue.Delete(queue=queue), C.Queue.DeleteOk).message_count == 1
     else:
-        eventually(lambda: not exists(client, queue))
+        wait_for(lambda: not exists(client, queue, channel=2))
     stays_empty(client, dlq)
 
 
 def test_a_missing_dead_letter_exchange_drops_the_message(lab):
     client, queue = lab.connect(), lab.queue("src")
     declare(client, queue, *dlx(lab.prefix + "-missing"))
-    publish(client, 1, b"lost", routing_key=queue)
+    typed.publish(client, 1, b"lost", routing_key=queue)
     reject(client, queue)
-    assert get(client, 1, queue) is None
+    assert typed.get(client, 1, queue) is None
     stays_empty(client, queue)
 
 
 def cc_bcc_setup(lab, client, trigger, dl_key):
     src, dlx_x, queue = lab.exchange("src"), lab.exchange("dlx"), lab.queue("src")
-    exchange(client, src)
-    exchange(client, dlx_x)
+    declare_exchange(client, src)
+    declare_exchange(client, dlx_x)
     ttl = TTL if trigger == "expire" else []
     declare(client, queue, *ttl, *dlx(dlx_x, dl_key))
     bind(client, queue, src, "k1", "k2", "k3")
@@ -230,7 +214,7 @@ def cc_bcc_setup(lab, client, trigger, dl_key):
         declare(client, name)
         bind(client, name, dlx_x, key)
     cc = [("CC", "A", [("S", "k2")]), ("BCC", "A", [("S", "k3")]), ("other", "S", "o")]
-    publish(client, 1, b"cc", src, "k1", headers=cc)
+    typed.publish(client, 1, b"cc", src, "k1", headers=cc)
     if trigger == "reject":
         reject(client, queue)
     return src, queue, targets
@@ -267,7 +251,9 @@ def test_two_hops(lab, second):
     declare(client, q3)
     hop = lab.prefix + "-hop"
     bind(client, q1, "amq.direct", hop)
-    publish(client, 1, b"hop", "amq.direct", hop, expiration="60000", headers=[("h", "S", "v")])
+    typed.publish(
+        client, 1, b"hop", "amq.direct", hop, expiration="60000", headers=[("h", "S", "v")]
+    )
     hop1 = first_entry("rejected", q1, "amq.direct", [hop], "60000")
     reject(client, q1)
     if second == "rejected":
@@ -291,7 +277,7 @@ def test_two_hops(lab, second):
 def test_the_same_queue_rejecting_again_counts_up(lab):
     client, queue = lab.connect(), lab.queue()
     declare(client, queue, *dlx(""))
-    publish(client, 1, b"m", routing_key=queue)
+    typed.publish(client, 1, b"m", routing_key=queue)
     reject(client, queue)
     method, props, _ = wait_get(client, queue, no_ack=False)
     assert (method.exchange, method.routing_key) == ("", queue)
@@ -314,7 +300,7 @@ def test_ping_pong_by_rejection(lab):
     client, a, b = lab.connect(), lab.queue("a"), lab.queue("b")
     declare(client, a, *dlx("", b))
     declare(client, b, *dlx("", a))
-    publish(client, 1, b"m", routing_key=a)
+    typed.publish(client, 1, b"m", routing_key=a)
     for queue in (a, b, a):
         reject(client, queue)
     _, props, _ = wait_get(client, b)
@@ -344,17 +330,17 @@ def test_automatic_cycles_drop_the_message(lab, how):
         declare(client, b, *ttl, *dlx("", a))
     else:
         declare(client, a, *ttl, *dlx(""))
-    publish(client, 1, b"m", routing_key=a)
-    eventually(lambda: count(client, a) == 1)
+    typed.publish(client, 1, b"m", routing_key=a)
+    wait_for(lambda: count(client, a) == 1)
     if how == "reject-then-expiry":
         reject(client, a)  # a cycle through a rejection is allowed...
-        eventually(lambda: count(client, a) == 1)
+        wait_for(lambda: count(client, a) == 1)
     if how == "expiry-ping-pong":
-        eventually(lambda: count(client, b) == 1)
-        eventually(lambda: count(client, b) == 0)
+        wait_for(lambda: count(client, b) == 1)
+        wait_for(lambda: count(client, b) == 0)
         never_back(client, a, b)
     else:
-        eventually(lambda: count(client, a) == 0)
+        wait_for(lambda: count(client, a) == 0)
         never_back(client, a)
 
 
@@ -370,7 +356,7 @@ def test_client_supplied_x_death(lab, supplied):
         entry_ = [("queue", "S", queue), ("reason", "S", "rejected"), ("count", "l", 5)]
         headers = [("x-death", "A", [("F", entry_)])]
         expected = [("F", [("count", "l", 6), ("queue", "S", queue), ("reason", "S", "rejected")])]
-    publish(client, 1, b"m", routing_key=queue, headers=headers)
+    typed.publish(client, 1, b"m", routing_key=queue, headers=headers)
     reject(client, queue)
     _, props, _ = wait_get(client, out)
     # No x-first-death-* is added when the message already had an x-death header.
@@ -389,7 +375,7 @@ def test_other_x_death_entries_end_up_reversed(lab):
         return ("F", fields + ([("count", "l", count)] if count else []))
 
     supplied = [entry("a", 1), entry("b", 1), entry("c", 1)]
-    publish(client, 1, b"m", routing_key=queue, headers=[("x-death", "A", supplied)])
+    typed.publish(client, 1, b"m", routing_key=queue, headers=[("x-death", "A", supplied)])
     reject(client, queue)
     _, props, _ = wait_get(client, out)
     ((name, kind, deaths),) = [h for h in props["headers"] if h[0] == "x-death"]

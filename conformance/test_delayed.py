@@ -5,16 +5,12 @@ and say so. amqpd has it built in.
 """
 
 import time
-import uuid
 
 import pytest
 from pamqp import commands
 
+from conformance.helpers import count, unique, wait_for
 from conformance.rawclient import Closed
-
-
-def unique(prefix):
-    return f"conf-{prefix}-{uuid.uuid4().hex[:8]}"
 
 
 @pytest.fixture
@@ -45,17 +41,6 @@ def delayed(opened):
     return opened
 
 
-def count(client):
-    return client.call(1, commands.Queue.Declare(queue=client.queue, passive=True)).message_count
-
-
-def wait_for_count(client, expected, seconds=5.0):
-    deadline = time.monotonic() + seconds
-    while count(client) != expected:
-        assert time.monotonic() < deadline, f"queue never held {expected}"
-        time.sleep(0.02)
-
-
 def publish(client, body, delay=None):
     headers = None if delay is None else {"x-delay": delay}
     client.publish(
@@ -70,21 +55,21 @@ def publish(client, body, delay=None):
 def test_message_waits_for_its_delay(delayed):
     published = time.monotonic()
     publish(delayed, b"later", delay=400)
-    assert count(delayed) == 0
-    wait_for_count(delayed, 1)
+    assert count(delayed, delayed.queue) == 0
+    wait_for(lambda: count(delayed, delayed.queue) == 1, what="the delayed message")
     assert time.monotonic() - published >= 0.4
 
 
 @pytest.mark.parametrize("delay", [None, 0, -5])
 def test_no_positive_delay_routes_at_once(delayed, delay):
     publish(delayed, b"now", delay=delay)
-    assert count(delayed) == 1
+    assert count(delayed, delayed.queue) == 1
 
 
 def test_delayed_messages_keep_their_order_by_due_time(delayed):
     publish(delayed, b"second", delay=300)
     publish(delayed, b"first", delay=100)
-    wait_for_count(delayed, 2)
+    wait_for(lambda: count(delayed, delayed.queue) == 2, what="both delayed messages")
     bodies = []
     for _ in range(2):
         delayed.send(1, commands.Basic.Get(queue=delayed.queue, no_ack=True))

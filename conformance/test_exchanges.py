@@ -7,17 +7,14 @@ lifetimes, and routing checked end to end: publish, then basic.get.
 import pytest
 from pamqp import commands as C
 
-from conformance.rawclient import eventually, typed_table
+from conformance.helpers import bind, declare_exchange, drain, wait_for
+from conformance.typed import encode_table
 
 DEFAULT_REFUSED = "ACCESS_REFUSED - operation not permitted on the default exchange"
 
 
 def xdecl(name, kind="direct", **kw):
     return C.Exchange.Declare(exchange=name, exchange_type=kind, **kw)
-
-
-def declare(client, name, kind="fanout", **kw):
-    return client.call_ok(1, xdecl(name, kind, **kw), C.Exchange.DeclareOk)
 
 
 def not_found(name):
@@ -48,11 +45,6 @@ def temp_queue(client):
     return client.call_ok(1, method, C.Queue.DeclareOk).queue
 
 
-def qbind(client, queue, exchange, key="", arguments=None):
-    bind = C.Queue.Bind(queue=queue, exchange=exchange, routing_key=key, arguments=arguments)
-    client.call_ok(1, bind, C.Queue.BindOk)
-
-
 def xbind(client, destination, source, key="", method=C.Exchange.Bind):
     reply = C.Exchange.BindOk if method is C.Exchange.Bind else C.Exchange.UnbindOk
     client.call_ok(1, method(destination=destination, source=source, routing_key=key), reply)
@@ -66,10 +58,6 @@ def gets(client, queue):
     return out
 
 
-def drain(client, queue):
-    return [body for _, _, body in gets(client, queue)]
-
-
 # ---- exchange.declare ----------------------------------------------------------------
 
 
@@ -81,11 +69,15 @@ def test_passive_declare_of_a_missing_exchange(lab, kind):
 
 def test_passive_declare_ignores_every_other_field(lab):
     client, name = lab.connect(), lab.exchange()
-    declare(client, name, "direct")
-    declare(client, name, "fanout", passive=True)
-    declare(client, name, "foo", passive=True)
-    declare(client, name, passive=True, durable=True, auto_delete=True, internal=True)
-    declare(client, name, passive=True, arguments={"alternate-exchange": "elsewhere"})
+    declare_exchange(client, name, "direct")
+    declare_exchange(client, name, "fanout", passive=True)
+    declare_exchange(client, name, "foo", passive=True)
+    declare_exchange(
+        client, name, "fanout", passive=True, durable=True, auto_delete=True, internal=True
+    )
+    declare_exchange(
+        client, name, "fanout", passive=True, arguments={"alternate-exchange": "elsewhere"}
+    )
 
 
 @pytest.mark.parametrize(
@@ -99,8 +91,8 @@ def test_passive_declare_ignores_every_other_field(lab):
 )
 def test_redeclare_with_a_different_type_or_flag(lab, change, arg, received, current):
     client, name = lab.connect(), lab.exchange()
-    declare(client, name, "direct")
-    declare(client, name, "direct")  # identical: fine
+    declare_exchange(client, name, "direct")
+    declare_exchange(client, name, "direct")  # identical: fine
     text = inequivalent(arg, name, f"received '{received}' but current is '{current}'")
     method = C.Exchange.Declare(**{"exchange": name, "exchange_type": "direct", **change})
     assert client.call_error(1, method) == (406, text, 40, 10)
@@ -135,9 +127,9 @@ def test_only_alternate_exchange_is_compared_on_redeclare(lab, before, after, ta
 
         return {key: fill(value) for key, value in args.items()}
 
-    declare(client, name, "direct", arguments=real(before))
+    declare_exchange(client, name, "direct", arguments=real(before))
     if tail is None:
-        declare(client, name, "direct", arguments=real(after))
+        declare_exchange(client, name, "direct", arguments=real(after))
     else:
         text = inequivalent(AE, name, tail.format(**names))
         assert client.call_error(1, xdecl(name, arguments=real(after))) == (406, text, 40, 10)
@@ -169,7 +161,7 @@ def test_reserved_amq_prefix(lab):
 def test_redeclare_amq_direct(lab, kind, durable, passive, error):
     client = lab.connect()
     if error is None:
-        declare(client, "amq.direct", kind, durable=durable, passive=passive)
+        declare_exchange(client, "amq.direct", kind, durable=durable, passive=passive)
     else:
         arg, received, current = error
         text = inequivalent(arg, "amq.direct", f"received '{received}' but current is '{current}'")
@@ -201,7 +193,7 @@ def test_bad_exchange_type_closes_the_connection(lab, target, kind, word):
     client = lab.connect()
     name = {"amq.foo": "amq.foo", "default": ""}.get(target) or lab.exchange()
     if target == "existing":
-        declare(client, name, "direct")
+        declare_exchange(client, name, "direct")
     client.send(1, xdecl(name, kind))
     text = f"COMMAND_INVALID - {word} exchange type '{kind}'"
     assert client.expect_connection_error() == (503, text, 40, 10)
@@ -210,7 +202,7 @@ def test_bad_exchange_type_closes_the_connection(lab, target, kind, word):
 def test_declare_nowait(lab):
     client, name = lab.connect(), lab.exchange()
     client.send(1, xdecl(name, "headers", nowait=True))
-    declare(client, name, "headers", passive=True)  # the first reply is the passive one's
+    declare_exchange(client, name, "headers", passive=True)  # the first reply is the passive one's
     text = inequivalent("type", name, "received 'fanout' but current is 'headers'")
     assert client.call_error(1, xdecl(name, "fanout", nowait=True)) == (406, text, 40, 10)
 
@@ -239,7 +231,7 @@ def test_delete_if_unused_counts_outgoing_bindings_only(lab):
     client = lab.connect()
     src, dst, xq = lab.exchange("src"), lab.exchange("dst"), lab.exchange("xq")
     for name in (src, dst, xq):
-        declare(client, name)
+        declare_exchange(client, name, "fanout")
     queue = temp_queue(client)
 
     def delete(name):
@@ -248,7 +240,7 @@ def test_delete_if_unused_counts_outgoing_bindings_only(lab):
     def in_use(name):
         return (406, f"PRECONDITION_FAILED - exchange '{name}' in vhost '/' in use", 40, 20)
 
-    qbind(client, queue, xq)
+    bind(client, queue, xq)
     assert client.call_error(1, delete(xq)) == in_use(xq)
     client.call_ok(1, C.Queue.Unbind(queue=queue, exchange=xq), C.Queue.UnbindOk)
     client.call_ok(1, delete(xq), C.Exchange.DeleteOk)
@@ -264,7 +256,7 @@ def test_delete_if_unused_counts_outgoing_bindings_only(lab):
 @pytest.mark.parametrize("mandatory", [False, True])
 def test_publish_to_an_internal_exchange_is_refused(lab, mandatory):
     client, name = lab.connect(), lab.exchange("int")
-    declare(client, name, internal=True)
+    declare_exchange(client, name, "fanout", internal=True)
     client.publish(1, b"m", exchange=name, mandatory=mandatory)
     text = f"ACCESS_REFUSED - cannot publish to internal exchange '{name}' in vhost '/'"
     assert client.expect_channel_error(1) == (403, text, 60, 40)
@@ -275,8 +267,9 @@ def test_publish_to_an_internal_exchange_is_refused(lab, mandatory):
 
 def test_exchange_bind_and_unbind_rules(lab):
     client, a, b, missing = lab.connect(), lab.exchange("a"), lab.exchange("b"), lab.exchange("m")
-    declare(client, a)
-    declare(client, b, internal=True)  # an internal exchange can be a destination
+    declare_exchange(client, a, "fanout")
+    # An internal exchange can be a destination.
+    declare_exchange(client, b, "fanout", internal=True)
     xbind(client, b, a, "k")
     xbind(client, b, a, "k")  # idempotent
     xbind(client, a, a)  # self binding
@@ -290,7 +283,7 @@ def test_exchange_bind_and_unbind_rules(lab):
 @pytest.mark.parametrize("missing", ["source", "destination", "both"])
 def test_exchange_bind_with_a_missing_exchange(lab, missing):
     client, present = lab.connect(), lab.exchange()
-    declare(client, present)
+    declare_exchange(client, present, "fanout")
     src = lab.exchange("missing-s") if missing in ("source", "both") else present
     dst = lab.exchange("missing-d") if missing in ("destination", "both") else present
     reported = src if missing != "destination" else dst  # the source is reported first
@@ -304,7 +297,7 @@ def test_exchange_bind_with_a_missing_exchange(lab, missing):
 @pytest.mark.parametrize("side", ["source", "destination"])
 def test_exchange_bind_with_the_default_exchange(lab, method, ids, side):
     client, other = lab.connect(), lab.exchange()
-    declare(client, other)
+    declare_exchange(client, other, "fanout")
     names = {"source": "", "destination": other} if side == "source" else {"source": other}
     bind = method(**{"destination": "", **names})
     assert client.call_error(1, bind) == (403, DEFAULT_REFUSED, *ids)
@@ -327,8 +320,8 @@ AUTO_DELETE = {  # steps on the auto-delete exchange X, and whether X survives t
 @pytest.mark.parametrize("steps, survives", AUTO_DELETE.values(), ids=AUTO_DELETE)
 def test_auto_delete_exchange_lifetime(lab, steps, survives):
     client, x, e = lab.connect(), lab.exchange("ad"), lab.exchange("e")
-    declare(client, x, auto_delete=True)
-    declare(client, e)
+    declare_exchange(client, x, "fanout", auto_delete=True)
+    declare_exchange(client, e, "fanout")
     queues, owner = {"q1": temp_queue(client), "q2": temp_queue(client)}, lab.connect()
     for step in steps:
         match step.split():
@@ -339,7 +332,7 @@ def test_auto_delete_exchange_lifetime(lab, steps, survives):
                     client, x, e, method=C.Exchange.Bind if verb == "binds" else C.Exchange.Unbind
                 )
             case ["bind", q]:
-                qbind(client, queues[q], x)
+                bind(client, queues[q], x)
             case ["unbind", q]:
                 client.call_ok(1, C.Queue.Unbind(queue=queues[q], exchange=x), C.Queue.UnbindOk)
             case ["delete", "e"]:
@@ -347,13 +340,13 @@ def test_auto_delete_exchange_lifetime(lab, steps, survives):
             case ["delete", q]:
                 client.call_ok(1, C.Queue.Delete(queue=queues[q]), C.Queue.DeleteOk)
             case ["owner", "binds"]:
-                qbind(owner, temp_queue(owner), x)
+                bind(owner, temp_queue(owner), x)
             case ["owner", "closes"]:
                 owner.close_connection()
     if survives:
         assert exists(client, x)
     elif "owner closes" in steps:  # exclusive queues go after their connection: asynchronous
-        eventually(lambda: not exists(client, x))
+        wait_for(lambda: not exists(client, x))
     else:
         assert not exists(client, x)
 
@@ -374,11 +367,11 @@ def test_a_message_reaches_a_queue_at_most_once(lab, edges):
     client = lab.connect()
     names = {n: lab.exchange(n) for n in "abc"}
     for name in names.values():
-        declare(client, name)
+        declare_exchange(client, name, "fanout")
     names["q"] = temp_queue(client)
     for source, destination in (edge.split(">") for edge in edges.split()):
         if destination == "q":
-            qbind(client, names["q"], names[source])
+            bind(client, names["q"], names[source])
         else:
             xbind(client, names[destination], names[source])
     client.publish(1, b"m", exchange=names["a"])
@@ -387,11 +380,11 @@ def test_a_message_reaches_a_queue_at_most_once(lab, edges):
 
 def test_exchange_binding_keys_filter_and_internal_destinations(lab):
     client, src, mid = lab.connect(), lab.exchange("src"), lab.exchange("mid")
-    declare(client, src, "direct")
-    declare(client, mid, internal=True)
+    declare_exchange(client, src, "direct")
+    declare_exchange(client, mid, "fanout", internal=True)
     queue = temp_queue(client)
     xbind(client, mid, src, "k")
-    qbind(client, queue, mid)
+    bind(client, queue, mid)
     for key in ("k", "other", "k"):
         client.publish(1, key.encode(), exchange=src, routing_key=key)
     assert gets(client, queue) == [(src, "k", b"k"), (src, "k", b"k")]
@@ -400,13 +393,13 @@ def test_exchange_binding_keys_filter_and_internal_destinations(lab):
 def test_alternate_exchange_routing(lab):
     client = lab.connect()
     x, ae1, ae2 = lab.exchange("x"), lab.exchange("ae1"), lab.exchange("ae2")
-    declare(client, ae2)
-    declare(client, ae1, "direct", arguments={AE: ae2})
-    declare(client, x, "direct", arguments={AE: ae1})
+    declare_exchange(client, ae2, "fanout")
+    declare_exchange(client, ae1, "direct", arguments={AE: ae2})
+    declare_exchange(client, x, "direct", arguments={AE: ae1})
     main, via_ae1, via_ae2 = temp_queue(client), temp_queue(client), temp_queue(client)
-    qbind(client, main, x, "main")
-    qbind(client, via_ae1, ae1, "ae1")
-    qbind(client, via_ae2, ae2)
+    bind(client, main, x, "main")
+    bind(client, via_ae1, ae1, "ae1")
+    bind(client, via_ae2, ae2)
     for key in ("main", "ae1", "other"):
         client.publish(1, key.encode(), exchange=x, routing_key=key, mandatory=True)
     client.call_ok(1, C.Basic.Qos(), C.Basic.QosOk)  # no basic.return came before this reply
@@ -418,17 +411,17 @@ def test_alternate_exchange_routing(lab):
 @pytest.mark.parametrize("case", ["missing", "cycle", "unused-when-routed-to-an-exchange"])
 def test_alternate_exchange_that_routes_nowhere(lab, case):
     client, x, other = lab.connect(), lab.exchange("x"), lab.exchange("other")
-    declare(client, x, "direct", arguments={AE: other})
+    declare_exchange(client, x, "direct", arguments={AE: other})
     queue = temp_queue(client)
     if case == "cycle":
-        declare(client, other, "direct", arguments={AE: x})
+        declare_exchange(client, other, "direct", arguments={AE: x})
     elif case.startswith("unused"):
         # x routes to an exchange that routes to no queue: x's alternate is not used.
         empty = lab.exchange("empty")
-        declare(client, empty)
+        declare_exchange(client, empty, "fanout")
         xbind(client, empty, x, "k")
-        declare(client, other)
-        qbind(client, queue, other)
+        declare_exchange(client, other, "fanout")
+        bind(client, queue, other)
     client.publish(1, b"m", exchange=x, routing_key="k", mandatory=True)
     _, returned, _, body = client.read_message()
     assert isinstance(returned, C.Basic.Return), returned
@@ -467,9 +460,9 @@ ALL = set(KEYS)
 )
 def test_topic_routing(lab, pattern, matches):
     client, x = lab.connect(), lab.exchange("topic")
-    declare(client, x, "topic")
+    declare_exchange(client, x, "topic")
     queue = temp_queue(client)
-    qbind(client, queue, x, pattern)
+    bind(client, queue, x, pattern)
     for key in KEYS:
         client.publish(1, key.encode(), exchange=x, routing_key=key)
     assert sorted(drain(client, queue)) == sorted(k.encode() for k in matches)
@@ -507,9 +500,9 @@ def test_topic_routing(lab, pattern, matches):
 )
 def test_headers_routing(lab, binding, headers, routed):
     client, x = lab.connect(), lab.exchange("headers")
-    declare(client, x, "headers")
+    declare_exchange(client, x, "headers")
     queue = temp_queue(client)
-    qbind(client, queue, x, arguments=binding)
+    bind(client, queue, x, arguments=binding)
     client.publish(1, b"m", exchange=x, properties=C.Basic.Properties(headers=headers))
     assert drain(client, queue) == ([b"m"] if routed else [])
 
@@ -521,10 +514,10 @@ def test_headers_routing(lab, binding, headers, routed):
 )  # fmt: skip
 def test_headers_binding_values_of_other_types(lab, code, value, routed):
     client, x = lab.connect(), lab.exchange("headers")
-    declare(client, x, "headers")
+    declare_exchange(client, x, "headers")
     queue = temp_queue(client)
     client.send_with_table(
-        1, C.Queue.Bind(queue=queue, exchange=x), typed_table(("a", code, value))
+        1, C.Queue.Bind(queue=queue, exchange=x), encode_table([("a", code, value)])
     )
     client.expect(C.Queue.BindOk)
     client.publish(1, b"m", exchange=x, properties=C.Basic.Properties(headers={"a": 7}))

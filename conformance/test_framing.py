@@ -6,6 +6,8 @@ import pytest
 from pamqp import commands, frame, header
 from pamqp.body import ContentBody
 
+from conformance.rawclient import raw_frame
+
 EXPECTED_METHOD = "UNEXPECTED_FRAME - expected method frame, got non method frame instead"
 EXPECTED_HEADER = (
     "UNEXPECTED_FRAME - expected content header for class 60, got non content header frame instead"
@@ -13,18 +15,9 @@ EXPECTED_HEADER = (
 EXPECTED_BODY = "UNEXPECTED_FRAME - expected content body, got non content body frame instead"
 
 
-def close_of(client):
-    close = client.expect_connection_close(timeout=10)
-    return close.reply_code, close.reply_text, close.class_id, close.method_id
-
-
-def raw_frame(frame_type, channel, payload, end=b"\xce"):
-    return struct.pack(">BHI", frame_type, channel, len(payload)) + payload + end
-
-
 def test_oversize_frame_is_refused_from_its_header(opened):
     opened.send_raw(struct.pack(">BHI", 1, 1, 200000) + b"abc")
-    assert close_of(opened) == (
+    assert opened.expect_connection_error(timeout=10) == (
         501,
         "FRAME_ERROR - type 1, all octets = <<>>: {frame_too_large,200000,131064}",
         0,
@@ -36,7 +29,7 @@ def test_bad_frame_end_octet(opened):
     opened.open_channel(1)
     qos = frame.marshal(commands.Basic.Qos(prefetch_count=1), 1)
     opened.send_raw(qos[:-1] + b"\xcd")
-    assert close_of(opened) == (
+    assert opened.expect_connection_error(timeout=10) == (
         501,
         "FRAME_ERROR - type 1, all octets = <<0,60,0,10,0,0,0,0,0,1,0>>: "
         "{invalid_frame_end_marker,\n" + " " * 51 + "205}",
@@ -47,7 +40,7 @@ def test_bad_frame_end_octet(opened):
 
 def test_unknown_frame_type(opened):
     opened.send_raw(raw_frame(9, 0, b"\x01\x02\x03"))
-    assert close_of(opened) == (
+    assert opened.expect_connection_error(timeout=10) == (
         501,
         "FRAME_ERROR - type 9, all octets = <<1,2,3>>: unknown_frame",
         0,
@@ -67,12 +60,17 @@ def test_unknown_method_drops_the_connection_without_a_frame(opened, class_id, m
 def test_heartbeat_on_a_non_zero_channel(opened):
     opened.open_channel(1)
     opened.send_raw(raw_frame(8, 1, b""))
-    assert close_of(opened) == (505, "UNEXPECTED_FRAME - type 8, all octets = <<>>", 0, 0)
+    assert opened.expect_connection_error(timeout=10) == (
+        505,
+        "UNEXPECTED_FRAME - type 8, all octets = <<>>",
+        0,
+        0,
+    )
 
 
 def test_heartbeat_with_a_payload(opened):
     opened.send_raw(raw_frame(8, 0, b"\x01\x02"))
-    assert close_of(opened) == (
+    assert opened.expect_connection_error(timeout=10) == (
         501,
         "FRAME_ERROR - type 8, all octets = <<1,2>>: unknown_frame",
         0,
@@ -82,7 +80,7 @@ def test_heartbeat_with_a_payload(opened):
 
 def test_content_header_on_channel_zero(opened):
     opened.send(0, header.ContentHeader(0, 3, commands.Basic.Properties()))
-    assert close_of(opened) == (
+    assert opened.expect_connection_error(timeout=10) == (
         505,
         "UNEXPECTED_FRAME - type 2, all octets = <<0,60,0,0,0,0,0,0,0,0,0,3,0,0>>",
         0,
@@ -152,29 +150,44 @@ def props_header(size, class_id=60):
 def test_content_frames_out_of_order(opened, frames, expected):
     opened.open_channel(1)
     opened.send_raw(b"".join(frames()))
-    assert close_of(opened) == expected
+    assert opened.expect_connection_error(timeout=10) == expected
 
 
 def test_truncated_method_arguments(opened):
     opened.open_channel(1)
     opened.send_raw(raw_frame(1, 1, b"\x00\x32\x00\x0a\x00\x00\x07\x74"))
-    assert close_of(opened) == (501, "FRAME_ERROR - cannot decode <<0,0,7,116>>", 50, 10)
+    assert opened.expect_connection_error(timeout=10) == (
+        501,
+        "FRAME_ERROR - cannot decode <<0,0,7,116>>",
+        50,
+        10,
+    )
 
 
 def test_trailing_octets_after_method_arguments(opened):
     opened.open_channel(1)
     payload = frame.marshal(commands.Basic.Qos(prefetch_count=1), 1)[7:-1] + b"\x00"
     opened.send_raw(raw_frame(1, 1, payload))
-    assert close_of(opened) == (501, "FRAME_ERROR - cannot decode <<0,0,0,0,0,1,0,0>>", 60, 10)
+    assert opened.expect_connection_error(timeout=10) == (
+        501,
+        "FRAME_ERROR - cannot decode <<0,0,0,0,0,1,0,0>>",
+        60,
+        10,
+    )
 
 
 def test_malformed_utf8_in_a_short_string(opened):
     opened.open_channel(1)
     args = b"\x00\x00" + b"\x02\xff\xfe" + b"\x00" + b"\x00\x00\x00\x00"
     opened.send_raw(raw_frame(1, 1, b"\x00\x32\x00\x0a" + args))
-    assert close_of(opened) == (501, "FRAME_ERROR - Malformed UTF-8 in shortstr", 0, 0)
+    assert opened.expect_connection_error(timeout=10) == (
+        501,
+        "FRAME_ERROR - Malformed UTF-8 in shortstr",
+        0,
+        0,
+    )
 
 
 def test_undecodable_method_on_channel_zero(opened):
     opened.send_raw(raw_frame(1, 0, b"\x00\x0a\x00\x32\x00\xc8"))
-    assert close_of(opened) == (541, "INTERNAL_ERROR", 0, 0)
+    assert opened.expect_connection_error(timeout=10) == (541, "INTERNAL_ERROR", 0, 0)

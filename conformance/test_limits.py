@@ -12,66 +12,24 @@ import time
 import pytest
 from pamqp import commands as C
 
-from conformance.fieldtable import encode_table
-from conformance.rawclient import eventually
-
-
-def declare(client, name, *fields, **flags):
-    client.send_with_table(1, C.Queue.Declare(queue=name, **flags), encode_table(fields))
-    return client.expect(C.Queue.DeclareOk)[1]
-
-
-def count(client, name):
-    return client.call_ok(
-        1, C.Queue.Declare(queue=name, passive=True), C.Queue.DeclareOk
-    ).message_count
-
-
-def limited(client, name, dlq, *fields):
-    """An exclusive queue with these arguments, dead-lettering into dlq (also declared)."""
-    declare(client, dlq, exclusive=True)
-    dlx = [("x-dead-letter-exchange", "S", ""), ("x-dead-letter-routing-key", "S", dlq)]
-    declare(client, name, *dlx, *fields, exclusive=True)
-
-
-def publish(client, name, *bodies, **props):
-    for body in bodies:
-        properties = C.Basic.Properties(**props) if props else None
-        client.publish(1, body, routing_key=name, properties=properties)
-
-
-def confirms(client, up_to, first=1):
-    """Read confirms until tags first..up_to are settled: {tag: "ack" or "nack"}. RabbitMQ
-    batches them with multiple=true as timing allows; every nack has requeue=true."""
-    outcome = {}
-    while len(outcome) <= up_to - first:
-        _, reply = client.read_frame()
-        assert isinstance(reply, C.Basic.Ack | C.Basic.Nack), reply
-        kind = "ack" if isinstance(reply, C.Basic.Ack) else "nack"
-        assert kind == "ack" or reply.requeue is True
-        low = first if reply.multiple else reply.delivery_tag
-        for tag in range(low, reply.delivery_tag + 1):
-            if tag not in outcome:
-                outcome[tag] = kind
-    assert sorted(outcome) == list(range(first, up_to + 1)), outcome
-    return outcome
-
-
-def acked(client, up_to, first=1):
-    assert set(confirms(client, up_to, first).values()) == {"ack"}
-
-
-def drain(client, name):
-    """The bodies of the queue's ready messages, in order, by basic.get."""
-    bodies = []
-    while (got := client.basic_get(1, name)) is not None:
-        bodies.append(got[2])
-    return bodies
+from conformance.helpers import (
+    acked,
+    bind,
+    confirming,
+    confirms,
+    count,
+    dead_lettering,
+    declare,
+    declare_exchange,
+    drain,
+    publish,
+    wait_for,
+)
 
 
 def dead_letters(client, dlq, bodies):
     """The dlq holds exactly these bodies; returns each one's first x-death (reason, queue)."""
-    eventually(lambda: count(client, dlq) == len(bodies), timeout=3)
+    wait_for(lambda: count(client, dlq) == len(bodies), timeout=3)
     deaths = []
     for body in bodies:
         _, properties, got = client.basic_get(1, dlq)
@@ -79,12 +37,6 @@ def dead_letters(client, dlq, bodies):
         death = properties.headers["x-death"][0]
         deaths.append((death["reason"], death["queue"]))
     return deaths
-
-
-def confirming(lab):
-    client = lab.connect()
-    client.call_ok(1, C.Confirm.Select(), C.Confirm.SelectOk)
-    return client
 
 
 @pytest.mark.parametrize(
@@ -99,7 +51,7 @@ def confirming(lab):
 )
 def test_drop_head_dead_letters_the_oldest(lab, limit, bodies, kept, dropped):
     client, name, dlq = confirming(lab), lab.queue(), lab.queue("dlq")
-    limited(client, name, dlq, limit)
+    dead_lettering(client, name, dlq, limit, exclusive=True)
     publish(client, name, *bodies, expiration="60000")
     acked(client, len(bodies))
     assert count(client, name) == len(kept)
@@ -109,7 +61,7 @@ def test_drop_head_dead_letters_the_oldest(lab, limit, bodies, kept, dropped):
 
 def test_max_length_zero_delivers_to_a_waiting_consumer(lab):
     client, name, dlq = lab.connect(), lab.queue(), lab.queue("dlq")
-    limited(client, name, dlq, ("x-max-length", "I", 0))
+    dead_lettering(client, name, dlq, ("x-max-length", "I", 0), exclusive=True)
     consume = C.Basic.Consume(queue=name, consumer_tag="c", no_ack=True)
     client.call_ok(1, consume, C.Basic.ConsumeOk)
     publish(client, name, b"m")
@@ -122,11 +74,13 @@ def test_max_length_zero_delivers_to_a_waiting_consumer(lab):
 @pytest.mark.parametrize("overflow", ["reject-publish", "reject-publish-dlx"])
 def test_reject_publish_without_confirms_drops_silently(lab, overflow):
     client, name, dlq = lab.connect(), lab.queue(), lab.queue("dlq")
-    limited(client, name, dlq, ("x-max-length", "I", 2), ("x-overflow", "S", overflow))
+    dead_lettering(
+        client, name, dlq, ("x-max-length", "I", 2), ("x-overflow", "S", overflow), exclusive=True
+    )
     for body in (b"m1", b"m2", b"m3"):
         client.publish(1, body, routing_key=name, mandatory=True)
     client.call_ok(1, C.Basic.Qos(), C.Basic.QosOk)  # no basic.return and no error came first
-    eventually(lambda: count(client, name) == 2)
+    wait_for(lambda: count(client, name) == 2)
     assert drain(client, name) == [b"m1", b"m2"]
     if overflow == "reject-publish":
         time.sleep(0.3)
@@ -138,7 +92,9 @@ def test_reject_publish_without_confirms_drops_silently(lab, overflow):
 @pytest.mark.parametrize("overflow", ["reject-publish", "reject-publish-dlx"])
 def test_reject_publish_nacks_in_confirm_mode(lab, overflow):
     client, name, dlq = confirming(lab), lab.queue(), lab.queue("dlq")
-    limited(client, name, dlq, ("x-max-length", "I", 2), ("x-overflow", "S", overflow))
+    dead_lettering(
+        client, name, dlq, ("x-max-length", "I", 2), ("x-overflow", "S", overflow), exclusive=True
+    )
     publish(client, name, b"c1", b"c2", b"c3", b"c4")
     assert confirms(client, 4) == {1: "ack", 2: "ack", 3: "nack", 4: "nack"}
     assert drain(client, name) == [b"c1", b"c2"]
@@ -151,7 +107,14 @@ def test_reject_publish_nacks_in_confirm_mode(lab, overflow):
 
 def test_unacked_messages_do_not_count(lab):
     client, name, dlq = confirming(lab), lab.queue(), lab.queue("dlq")
-    limited(client, name, dlq, ("x-max-length", "I", 2), ("x-overflow", "S", "reject-publish"))
+    dead_lettering(
+        client,
+        name,
+        dlq,
+        ("x-max-length", "I", 2),
+        ("x-overflow", "S", "reject-publish"),
+        exclusive=True,
+    )
     publish(client, name, b"u1", b"u2")
     acked(client, 2)
     assert [client.basic_get(1, name, no_ack=False)[2] for _ in "12"] == [b"u1", b"u2"]
@@ -162,7 +125,7 @@ def test_unacked_messages_do_not_count(lab):
 
 def test_drop_head_drops_requeued_messages_over_the_limit(lab):
     client, name, dlq = confirming(lab), lab.queue(), lab.queue("dlq")
-    limited(client, name, dlq, ("x-max-length", "I", 2))
+    dead_lettering(client, name, dlq, ("x-max-length", "I", 2), exclusive=True)
     publish(client, name, b"u1", b"u2")
     acked(client, 2)
     assert [client.basic_get(1, name, no_ack=False)[2] for _ in "12"] == [b"u1", b"u2"]
@@ -170,7 +133,7 @@ def test_drop_head_drops_requeued_messages_over_the_limit(lab):
     acked(client, 5, first=3)
     assert count(client, name) == 2  # u3 went
     client.call_ok(1, C.Basic.Recover(requeue=True), C.Basic.RecoverOk)
-    eventually(lambda: count(client, dlq) == 3, timeout=3)  # u1 and u2 back at the head, and out
+    wait_for(lambda: count(client, dlq) == 3, timeout=3)  # u1 and u2 back at the head, and out
     assert drain(client, name) == [b"u4", b"u5"]
     assert dead_letters(client, dlq, [b"u3", b"u1", b"u2"]) == [("maxlen", name)] * 3
 
@@ -178,11 +141,11 @@ def test_drop_head_drops_requeued_messages_over_the_limit(lab):
 def test_one_refusing_queue_nacks_a_fanout_publish(lab):
     client, x = confirming(lab), lab.exchange()
     full, other = lab.queue("full"), lab.queue("other")
-    client.call_ok(1, C.Exchange.Declare(exchange=x, exchange_type="fanout"), C.Exchange.DeclareOk)
+    declare_exchange(client, x, "fanout")
     declare(client, full, ("x-max-length", "I", 0), ("x-overflow", "S", "reject-publish"))
     declare(client, other, exclusive=True)
     for queue in (full, other):
-        client.call_ok(1, C.Queue.Bind(queue=queue, exchange=x), C.Queue.BindOk)
+        bind(client, queue, x)
     client.publish(1, b"m", exchange=x, mandatory=True)
     _, nack = client.read_frame()  # no basic.return before it
     assert isinstance(nack, C.Basic.Nack)
@@ -204,7 +167,9 @@ def test_reject_publish_in_a_transaction(lab):
 
 def test_priority_queue_drops_its_head_the_highest_priority(lab):
     client, name, dlq = confirming(lab), lab.queue(), lab.queue("dlq")
-    limited(client, name, dlq, ("x-max-priority", "I", 10), ("x-max-length", "I", 2))
+    dead_lettering(
+        client, name, dlq, ("x-max-priority", "I", 10), ("x-max-length", "I", 2), exclusive=True
+    )
     for body, priority in ((b"p9", 9), (b"p1", 1), (b"p5", 5)):
         publish(client, name, body, priority=priority)
     acked(client, 3)

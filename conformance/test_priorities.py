@@ -10,14 +10,9 @@ the active one, whatever its x-priority.
 import pytest
 from pamqp import commands as C
 
-from conformance.fieldtable import encode_table
+from conformance.helpers import consume, declare, publish_confirmed
 
 SAC = ("x-single-active-consumer", "t", True)
-
-
-def declare(client, name, *fields, **flags):
-    client.send_with_table(1, C.Queue.Declare(queue=name, **flags), encode_table(fields))
-    return client.expect(C.Queue.DeclareOk)[1]
 
 
 def publish(client, name, *messages):
@@ -25,22 +20,12 @@ def publish(client, name, *messages):
     if not hasattr(client, "confirmed"):
         client.call_ok(1, C.Confirm.Select(), C.Confirm.SelectOk)
         client.confirmed = 0
-    target = client.confirmed + len(messages)
-    for body, priority in messages:
-        client.publish(1, body, routing_key=name, properties=C.Basic.Properties(priority=priority))
-    while client.confirmed < target:
-        ack = client.expect(C.Basic.Ack)[1]
-        client.confirmed = ack.delivery_tag if ack.multiple else client.confirmed + 1
+    properties = [(body, C.Basic.Properties(priority=priority)) for body, priority in messages]
+    publish_confirmed(client, name, *properties)
 
 
 def plain(count):
     return [(b"m%d" % i, None) for i in range(count)]
-
-
-def consume(client, name, tag, *fields, no_ack=False, **flags):
-    method = C.Basic.Consume(queue=name, consumer_tag=tag, no_ack=no_ack, **flags)
-    client.send_with_table(1, method, encode_table(fields))
-    client.expect(C.Basic.ConsumeOk)
 
 
 def take(client, count):

@@ -7,8 +7,17 @@ property, and sender-selected distribution with the CC and BCC headers.
 import pytest
 from pamqp import commands as C
 
-from conformance.fieldtable import count, declare, get, publish, read_message, wait_get
-from conformance.rawclient import eventually
+from conformance import typed
+from conformance.helpers import (
+    acked,
+    bind,
+    count,
+    declare,
+    declare_exchange,
+    nothing_pending,
+    wait_for,
+    wait_get,
+)
 
 # ---- expiration --------------------------------------------------------------------------
 
@@ -21,8 +30,8 @@ def expiration_refused(value, reason):
 def test_zero_expiration_expires_at_once(lab, value):
     client, queue = lab.connect(), lab.queue()
     declare(client, queue)
-    publish(client, 1, b"gone", routing_key=queue, expiration=value)
-    publish(client, 1, b"marker", routing_key=queue)
+    typed.publish(client, 1, b"gone", routing_key=queue, expiration=value)
+    typed.publish(client, 1, b"marker", routing_key=queue)
     method, _, body = wait_get(client, queue)
     assert (body, method.message_count) == (b"marker", 0)
 
@@ -31,7 +40,7 @@ def test_zero_expiration_expires_at_once(lab, value):
 def test_expiration_is_kept_on_delivery(lab, value):
     client, queue = lab.connect(), lab.queue()
     declare(client, queue)
-    publish(client, 1, b"e", routing_key=queue, expiration=value)
+    typed.publish(client, 1, b"e", routing_key=queue, expiration=value)
     _, props, _ = wait_get(client, queue)
     assert props == {"expiration": value}
 
@@ -40,13 +49,10 @@ def test_expiration_with_a_plus_sign(lab):
     client, queue = lab.connect(), lab.queue()
     declare(client, queue)
     client.call_ok(1, C.Confirm.Select(), C.Confirm.SelectOk)
-    publish(client, 1, b"short", routing_key=queue, expiration="+5")
-    publish(client, 1, b"marker", routing_key=queue)
-    confirmed = set()
-    while confirmed != {1, 2}:  # once both are confirmed, both reached the queue
-        _, ack = client.expect(C.Basic.Ack)
-        confirmed |= set(range(1, ack.delivery_tag + 1)) if ack.multiple else {ack.delivery_tag}
-    eventually(lambda: count(client, queue) == 1, timeout=1)
+    typed.publish(client, 1, b"short", routing_key=queue, expiration="+5")
+    typed.publish(client, 1, b"marker", routing_key=queue)
+    acked(client, 2)  # once both are confirmed, both reached the queue
+    wait_for(lambda: count(client, queue) == 1, timeout=1)
     method, _, body = wait_get(client, queue)
     assert (body, method.message_count) == (b"marker", 0)
 
@@ -61,7 +67,7 @@ def user_refused(value, broker):
 def test_user_id_of_the_connection_is_accepted(lab, broker):
     client, queue = lab.connect(), lab.queue()
     declare(client, queue)
-    publish(client, 1, b"u", routing_key=queue, user_id=broker.user)
+    typed.publish(client, 1, b"u", routing_key=queue, user_id=broker.user)
     _, props, _ = wait_get(client, queue)
     assert props == {"user_id": broker.user}
 
@@ -75,17 +81,17 @@ def test_other_user_id_is_refused_at_publish(lab, broker, mode, value):
         client.call_ok(1, C.Confirm.Select(), C.Confirm.SelectOk)
     elif mode == "tx":
         client.call_ok(1, C.Tx.Select(), C.Tx.SelectOk)
-    publish(client, 1, b"u", routing_key=queue, user_id=value)
+    typed.publish(client, 1, b"u", routing_key=queue, user_id=value)
     assert client.expect_channel_error(1) == (406, user_refused(value, broker), 60, 40)
 
 
 def test_user_id_is_checked_after_the_exchange_and_before_expiration(lab, broker):
     client, missing = lab.connect(), lab.exchange("missing")
-    publish(client, 1, exchange=missing, routing_key="k", user_id="other")
+    typed.publish(client, 1, exchange=missing, routing_key="k", user_id="other")
     text = f"NOT_FOUND - no exchange '{missing}' in vhost '/'"
     assert client.expect_channel_error(1) == (404, text, 60, 40)
     client.open_channel(1)
-    publish(client, 1, routing_key="k", user_id="other", expiration="abc")
+    typed.publish(client, 1, routing_key="k", user_id="other", expiration="abc")
     assert client.expect_channel_error(1) == (406, user_refused("other", broker), 60, 40)
 
 
@@ -108,15 +114,12 @@ def bcc(*values):
 def direct(lab):
     """A direct exchange with queues bound by the keys main, cc1, cc2 and bcc1."""
     client, name = lab.connect(), lab.exchange()
-    client.call_ok(
-        1, C.Exchange.Declare(exchange=name, exchange_type="direct"), C.Exchange.DeclareOk
-    )
+    declare_exchange(client, name, "direct")
     client.exchange, client.queues = name, {}
     for key in ("main", "cc1", "cc2", "bcc1"):
         client.queues[key] = lab.queue(key)
         declare(client, client.queues[key])
-        client.call_ok(1, C.Queue.Bind(queue=client.queues[key], exchange=name, routing_key=key),
-                       C.Queue.BindOk)  # fmt: skip
+        bind(client, client.queues[key], name, key)
     return client
 
 
@@ -125,35 +128,30 @@ def copies(client, *keys):
     found = [wait_get(client, client.queues[key]) for key in keys]
     for key, queue in client.queues.items():
         if key not in keys:
-            assert get(client, 1, queue) is None, key
-    assert [get(client, 1, client.queues[key]) for key in keys] == [None] * len(keys)
+            assert typed.get(client, 1, queue) is None, key
+    assert [typed.get(client, 1, client.queues[key]) for key in keys] == [None] * len(keys)
     return found
-
-
-def no_return(client):
-    """Nothing was returned: the next frame answers a later synchronous method."""
-    client.call_ok(1, C.Basic.Qos(prefetch_count=0), C.Basic.QosOk)
 
 
 def test_cc_and_bcc_route_copies_and_bcc_is_removed(direct):
     headers = [cc("cc1", "cc2"), bcc("bcc1"), ("x", "S", "y")]
-    publish(direct, 1, b"m", direct.exchange, "main", headers=headers)
+    typed.publish(direct, 1, b"m", direct.exchange, "main", headers=headers)
     for method, props, _ in copies(direct, "main", "cc1", "cc2", "bcc1"):
         assert method.routing_key == "main"
         assert props == {"headers": [cc("cc1", "cc2"), ("x", "S", "y")]}
 
 
 def test_cc_routes_a_message_its_key_does_not(direct):
-    publish(direct, 1, b"m", direct.exchange, "nomatch", mandatory=True, headers=[cc("cc1")])
-    no_return(direct)
+    typed.publish(direct, 1, b"m", direct.exchange, "nomatch", mandatory=True, headers=[cc("cc1")])
+    nothing_pending(direct)  # nothing was returned
     [(method, props, _)] = copies(direct, "cc1")
     assert (method.routing_key, props) == ("nomatch", {"headers": [cc("cc1")]})
 
 
 def test_unroutable_bcc_message_returns_with_empty_headers(direct):
     headers = [bcc("nomatch2")]
-    publish(direct, 1, b"m", direct.exchange, "nomatch", mandatory=True, headers=headers)
-    _, ret, props, _ = read_message(direct)
+    typed.publish(direct, 1, b"m", direct.exchange, "nomatch", mandatory=True, headers=headers)
+    _, ret, props, _ = typed.read_message(direct)
     assert isinstance(ret, C.Basic.Return)
     assert (ret.reply_code, ret.reply_text, ret.exchange, ret.routing_key) == (
         312, "NO_ROUTE", direct.exchange, "nomatch",
@@ -162,7 +160,7 @@ def test_unroutable_bcc_message_returns_with_empty_headers(direct):
 
 
 def test_repeated_keys_deliver_one_copy(direct):
-    publish(direct, 1, b"m", direct.exchange, "main", headers=[cc("main", "main")])
+    typed.publish(direct, 1, b"m", direct.exchange, "main", headers=[cc("main", "main")])
     copies(direct, "main")
 
 
@@ -177,7 +175,7 @@ def test_repeated_keys_deliver_one_copy(direct):
     ],
 )
 def test_cc_and_bcc_must_be_arrays(direct, header, error):
-    publish(direct, 1, b"m", direct.exchange, "main", headers=[header])
+    typed.publish(direct, 1, b"m", direct.exchange, "main", headers=[header])
     text = f"PRECONDITION_FAILED - invalid message: {{unacceptable_type_in_header,{error}}}"
     assert direct.expect_channel_error(1) == (406, text, 60, 40)
 
@@ -193,7 +191,7 @@ def test_cc_and_bcc_must_be_arrays(direct, header, error):
     ],
 )
 def test_odd_cc_arrays_are_accepted_and_kept(direct, header, reached):
-    publish(direct, 1, b"m", direct.exchange, "main", headers=[header])
+    typed.publish(direct, 1, b"m", direct.exchange, "main", headers=[header])
     for _, props, _ in copies(direct, *reached):
         assert props == {"headers": [header]}
 
@@ -202,19 +200,19 @@ def test_odd_cc_arrays_are_accepted_and_kept(direct, header, reached):
 def test_cc_goes_through_the_exchange_routing(lab, kind, bound):
     client, queue, name = lab.connect(), lab.queue(), lab.exchange(kind)
     declare(client, queue)
-    client.call_ok(1, C.Exchange.Declare(exchange=name, exchange_type=kind), C.Exchange.DeclareOk)
-    client.call_ok(1, C.Queue.Bind(queue=queue, exchange=name, routing_key=bound), C.Queue.BindOk)
-    publish(client, 1, b"m", name, "zzz", headers=[cc("a.b"), bcc("q")])
+    declare_exchange(client, name, kind)
+    bind(client, queue, name, bound)
+    typed.publish(client, 1, b"m", name, "zzz", headers=[cc("a.b"), bcc("q")])
     method, props, _ = wait_get(client, queue)
     assert (method.routing_key, props) == ("zzz", {"headers": [cc("a.b")]})
-    assert get(client, 1, queue) is None
+    assert typed.get(client, 1, queue) is None
 
 
 def test_cc_and_bcc_name_queues_on_the_default_exchange(lab):
     client, queues = lab.connect(), [lab.queue(f"q{i}") for i in range(3)]
     for queue in queues:
         declare(client, queue)
-    publish(client, 1, b"m", "", queues[0], headers=[cc(queues[1]), bcc(queues[2])])
+    typed.publish(client, 1, b"m", "", queues[0], headers=[cc(queues[1]), bcc(queues[2])])
     for queue in queues:
         method, props, _ = wait_get(client, queue)
         assert (method.routing_key, props) == (queues[0], {"headers": [cc(queues[1])]})

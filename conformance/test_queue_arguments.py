@@ -9,7 +9,7 @@ import re
 import pytest
 from pamqp import commands as C
 
-from conformance.fieldtable import encode_table
+from conformance.typed import encode_table
 
 INTEGER_CODES = "bBsuIilL"
 # Types RabbitMQ refuses where it wants an integer, with the name its error text uses.

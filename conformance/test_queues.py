@@ -10,14 +10,11 @@ import re
 import pytest
 from pamqp import commands as C
 
-from conformance.rawclient import eventually, typed_table
+from conformance.helpers import consume, declare, declare_exchange, no_queue, publish, wait_for
+from conformance.typed import encode_table
 
 DEFAULT_REFUSED = "ACCESS_REFUSED - operation not permitted on the default exchange"
 NO_PREVIOUS = "NOT_FOUND - no previously declared queue"
-
-
-def no_queue(name):
-    return f"NOT_FOUND - no queue '{name}' in vhost '/'"
 
 
 def locked(name):
@@ -32,15 +29,6 @@ def inequivalent(arg, name, tail):
     return f"PRECONDITION_FAILED - inequivalent arg '{arg}' for queue '{name}' in vhost '/': {tail}"
 
 
-def xdeclare(client, name):
-    method = C.Exchange.Declare(exchange=name, exchange_type="direct")
-    return client.call_ok(1, method, C.Exchange.DeclareOk)
-
-
-def declare(client, name, ch=1, **kw):
-    return client.call_ok(ch, C.Queue.Declare(queue=name, **kw), C.Queue.DeclareOk)
-
-
 def state(client, name, ch=1):
     """Passive declare: (message_count, consumer_count), or the channel error."""
     client.send(ch, C.Queue.Declare(queue=name, passive=True))
@@ -51,16 +39,6 @@ def state(client, name, ch=1):
     client.send(ch, C.Channel.CloseOk())
     client.open_channel(ch)
     return reply.reply_code, reply.reply_text, reply.class_id, reply.method_id
-
-
-def consume(client, queue, tag, ch=1, no_ack=False):
-    method = C.Basic.Consume(queue=queue, consumer_tag=tag, no_ack=no_ack)
-    return client.call_ok(ch, method, C.Basic.ConsumeOk)
-
-
-def publish(client, queue, *bodies, ch=1):
-    for body in bodies:
-        client.publish(ch, body, routing_key=queue)
 
 
 def expect_deliveries(client, count):
@@ -97,7 +75,7 @@ def test_passive_declare(lab):
     client.open_channel(1)
     declare(client, name, exclusive=True)
     # Every other field of a passive declare is ignored...
-    declare(client, name, passive=True, durable=True, auto_delete=True, arguments={"x-a": 1})
+    declare(client, name, ("x-a", "b", 1), passive=True, durable=True, auto_delete=True)
     # ...and '' is not the last declared queue here.
     client.send(1, C.Queue.Declare(queue="", passive=True))
     assert client.expect_channel_error(1) == (404, no_queue(""), 50, 10)
@@ -160,9 +138,9 @@ def qtype(value):
 )  # fmt: skip
 def test_redeclare_with_other_arguments(lab, before, after, tail):
     client, name = lab.connect(), lab.queue()
-    client.send_with_table(1, C.Queue.Declare(queue=name), typed_table(*before))
+    client.send_with_table(1, C.Queue.Declare(queue=name), encode_table(before))
     client.expect(C.Queue.DeclareOk)
-    client.send_with_table(1, C.Queue.Declare(queue=name), typed_table(*after))
+    client.send_with_table(1, C.Queue.Declare(queue=name), encode_table(after))
     if tail is None:
         client.expect(C.Queue.DeclareOk)
     else:
@@ -206,7 +184,7 @@ def test_message_count_counts_ready_messages_only(lab):
     declare(client, name)
     publish(client, name, b"1", b"2", b"3")
     # RabbitMQ answers a declare ahead of deliveries still on their way to the queue.
-    eventually(lambda: state(client, name) == (3, 0))
+    wait_for(lambda: state(client, name) == (3, 0))
     assert declare(client, name).message_count == 3
     other.call_ok(1, C.Basic.Qos(prefetch_count=1), C.Basic.QosOk)
     for tag in ("a", "b"):
@@ -254,7 +232,7 @@ def test_exclusive_queue_lives_as_long_as_its_connection(lab):
     owner.call_ok(1, C.Channel.Close(200, "bye", 0, 0), C.Channel.CloseOk)
     assert state(owner, name, ch=2) == (0, 0)
     owner.close_connection()
-    eventually(lambda: state(other, name) == (404, no_queue(name), 50, 10))
+    wait_for(lambda: state(other, name) == (404, no_queue(name), 50, 10))
 
 
 # ---- the empty queue name: the last queue declared on the channel ------------------------
@@ -272,7 +250,7 @@ EMPTY_NAME = {
 @pytest.mark.parametrize("method, ids", EMPTY_NAME.values(), ids=EMPTY_NAME)
 def test_empty_queue_name_on_a_fresh_channel(lab, method, ids):
     client, name = lab.connect(channels=(1, 2)), lab.queue()
-    declare(client, name, exclusive=True, ch=2)  # another channel's queue does not count
+    declare(client, name, exclusive=True, channel=2)  # another channel's queue does not count
     assert client.call_error(1, method) == (404, NO_PREVIOUS, *ids)
 
 
@@ -289,14 +267,14 @@ def test_empty_queue_name_is_the_last_declared_queue(lab):
     assert client.basic_get(1, "")[2] == b"2"
     assert client.call_ok(1, C.Queue.Delete(queue=""), C.Queue.DeleteOk).message_count == 1
     assert state(client, first) == (0, 0)
-    declare(client, "", exclusive=True, ch=2)
+    declare(client, "", exclusive=True, channel=2)
     client.call_ok(2, C.Basic.Consume(queue=""), C.Basic.ConsumeOk)
 
 
 @pytest.mark.parametrize("server_named", [False, True])
 def test_bind_with_empty_queue_and_key_uses_the_queue_name(lab, server_named):
     client, x = lab.connect(), lab.exchange()
-    xdeclare(client, x)
+    declare_exchange(client, x)
     name = declare(client, "" if server_named else lab.queue(), exclusive=True).queue
     client.call_ok(1, C.Queue.Bind(queue="", exchange=x, routing_key=""), C.Queue.BindOk)
     client.publish(1, b"by-name", exchange=x, routing_key=name)
@@ -311,7 +289,7 @@ def test_bind_with_empty_queue_and_key_uses_the_queue_name(lab, server_named):
 @pytest.mark.parametrize("missing", ["queue", "exchange", "both"])
 def test_queue_bind_with_a_missing_name(lab, missing):
     client, x, name = lab.connect(), lab.exchange(), lab.queue()
-    xdeclare(client, x)
+    declare_exchange(client, x)
     declare(client, name, exclusive=True)
     queue = lab.queue("missing-q") if missing != "exchange" else name
     exchange = lab.exchange("missing-x") if missing != "queue" else x
@@ -348,7 +326,7 @@ def test_queue_bind_twice_routes_one_copy(lab):
 
 def test_queue_unbind_never_fails(lab):
     client, name, x = lab.connect(), lab.queue(), lab.exchange()
-    xdeclare(client, x)
+    declare_exchange(client, x)
     declare(client, name, exclusive=True)
     client.call_ok(1, C.Queue.Bind(queue=name, exchange=x, routing_key="k"), C.Queue.BindOk)
     missing_q, missing_x = lab.queue("missing"), lab.exchange("missing")
@@ -380,7 +358,7 @@ def test_purge_removes_ready_messages_only(lab):
     client.send(1, C.Queue.Purge(queue=name, nowait=True))
     assert state(client, name) == (0, 1)  # no purge-ok before this reply
     other.close_connection()
-    eventually(lambda: state(client, name) == (2, 0))
+    wait_for(lambda: state(client, name) == (2, 0))
 
 
 # ---- queue.delete ------------------------------------------------------------------------
@@ -399,10 +377,10 @@ def test_delete_if_unused_and_if_empty(lab):
     client, name = lab.connect(channels=(1, 2)), lab.queue()
     declare(client, name, exclusive=True)
     publish(client, name, b"1", b"2", b"3")
-    eventually(lambda: state(client, name) == (3, 0))
+    wait_for(lambda: state(client, name) == (3, 0))
     text = f"PRECONDITION_FAILED - queue '{name}' in vhost '/' not empty"
     assert client.call_error(1, C.Queue.Delete(queue=name, if_empty=True)) == (406, text, 50, 40)
-    consume(client, name, "c", ch=2)
+    consume(client, name, "c", channel=2)
     expect_deliveries(client, 3)
     text = f"PRECONDITION_FAILED - queue '{name}' in vhost '/' in use"
     assert client.call_error(1, C.Queue.Delete(queue=name, if_unused=True)) == (406, text, 50, 40)
@@ -489,7 +467,7 @@ def test_auto_delete_queue_goes_with_its_last_consumer(lab, ending):
     declare(client, name, auto_delete=True)
     consume(consumer, name, "a")
     if ending == "cancel-one-of-two":
-        consume(consumer, name, "b", ch=2)
+        consume(consumer, name, "b", channel=2)
     if ending == "cancel-with-unacked":
         publish(client, name, b"m")
         expect_deliveries(consumer, 1)
@@ -502,4 +480,4 @@ def test_auto_delete_queue_goes_with_its_last_consumer(lab, ending):
     if ending == "cancel-one-of-two":
         assert state(client, name) == (0, 1)
     else:
-        eventually(lambda: state(client, name) == (404, no_queue(name), 50, 10))
+        wait_for(lambda: state(client, name) == (404, no_queue(name), 50, 10))

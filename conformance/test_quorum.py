@@ -11,14 +11,10 @@ import time
 import pytest
 from pamqp import commands as C
 
-from conformance.fieldtable import encode_table, get, publish, read_message, wait_get
+from conformance import typed
+from conformance.helpers import consume, count, declare, dlx, wait_get
 
 QUORUM = ("x-queue-type", "S", "quorum")
-
-
-def declare(client, name, *fields, **flags):
-    client.send_with_table(1, C.Queue.Declare(queue=name, **flags), encode_table(fields))
-    return client.expect(C.Queue.DeclareOk)[1]
 
 
 def quorum(lab, client, *fields, dlq=None):
@@ -26,7 +22,7 @@ def quorum(lab, client, *fields, dlq=None):
     name = lab.queue()
     if dlq is not None:
         declare(client, dlq, exclusive=True)
-        fields += (("x-dead-letter-exchange", "S", ""), ("x-dead-letter-routing-key", "S", dlq))
+        fields += tuple(dlx("", dlq))
     declare(client, name, QUORUM, *fields, durable=True)
     return name
 
@@ -45,14 +41,9 @@ def first_death(properties):
     return entry["reason"], entry["queue"]
 
 
-def consume(client, name, tag, **flags):
-    method = C.Basic.Consume(queue=name, consumer_tag=tag, **flags)
-    return client.call_ok(1, method, C.Basic.ConsumeOk)
-
-
 def deliver(client):
     """The next basic.deliver as (deliver, properties, body)."""
-    _, method, properties, body = read_message(client)
+    _, method, properties, body = typed.read_message(client)
     assert isinstance(method, C.Basic.Deliver), method
     return method, properties, body
 
@@ -63,8 +54,8 @@ def deliver(client):
 def test_get_always_carries_the_delivery_count(lab):
     client = lab.connect()
     name = quorum(lab, client)
-    publish(client, 1, b"a", routing_key=name)
-    publish(client, 1, b"b", routing_key=name, headers=[("k", "S", "v")])
+    typed.publish(client, 1, b"a", routing_key=name)
+    typed.publish(client, 1, b"b", routing_key=name, headers=[("k", "S", "v")])
     _, properties, body = wait_get(client, name)
     assert (body, properties) == (b"a", {"headers": [("x-delivery-count", "l", 0)]})
     _, properties, body = wait_get(client, name)
@@ -75,8 +66,8 @@ def test_get_always_carries_the_delivery_count(lab):
 def test_first_delivery_to_a_consumer_has_no_count(lab):
     client = lab.connect()
     name = quorum(lab, client)
-    publish(client, 1, b"a", routing_key=name)
-    publish(client, 1, b"b", routing_key=name, headers=[("k", "S", "v")])
+    typed.publish(client, 1, b"a", routing_key=name)
+    typed.publish(client, 1, b"b", routing_key=name, headers=[("k", "S", "v")])
     consume(client, name, "c")
     first, second = deliver(client), deliver(client)
     assert (first[1:], second[1:]) == (({}, b"a"), ({"headers": [("k", "S", "v")]}, b"b"))
@@ -89,17 +80,17 @@ def test_first_delivery_to_a_consumer_has_no_count(lab):
 def test_every_return_counts(lab):
     client = lab.connect()
     name = quorum(lab, client)
-    publish(client, 1, b"m", routing_key=name)
+    typed.publish(client, 1, b"m", routing_key=name)
     returns = [
         lambda tag: client.send(1, C.Basic.Reject(delivery_tag=tag, requeue=True)),
         lambda tag: client.send(1, C.Basic.Nack(delivery_tag=tag, requeue=True)),
         lambda tag: client.call_ok(1, C.Basic.Recover(requeue=True), C.Basic.RecoverOk),
         lambda tag: client.call_ok(1, C.Channel.Close(200, "bye", 0, 0), C.Channel.CloseOk),
     ]
-    for count, give_back in enumerate(returns):
+    for returned, give_back in enumerate(returns):
         get_ok, properties, _ = wait_get(client, name, no_ack=False)
-        assert delivery_count(properties) == ("l", count)
-        assert get_ok.redelivered is (count > 0)
+        assert delivery_count(properties) == ("l", returned)
+        assert get_ok.redelivered is (returned > 0)
         give_back(get_ok.delivery_tag)
     client.open_channel(1)
     get_ok, properties, _ = wait_get(client, name)
@@ -113,7 +104,7 @@ def test_every_return_counts(lab):
 def test_delivery_limit_dead_letters(lab, how):
     client, dlq = lab.connect(), lab.queue("dlq")
     name = quorum(lab, client, ("x-delivery-limit", "I", 2), dlq=dlq)
-    publish(client, 1, b"m", routing_key=name, headers=[("h", "S", "v")], expiration="60000")
+    typed.publish(client, 1, b"m", routing_key=name, headers=[("h", "S", "v")], expiration="60000")
     if how == "consume-nack":
         consume(client, name, "c")
     seen = []
@@ -137,28 +128,27 @@ def test_delivery_limit_dead_letters(lab, how):
         with pytest.raises(TimeoutError):
             client.read_frame(timeout=0.3)
         client.call_ok(1, C.Basic.Cancel(consumer_tag="c"), C.Basic.CancelOk)
-    assert get(client, 1, name) is None
+    assert typed.get(client, 1, name) is None
 
 
 def test_delivery_limit_zero_without_dead_lettering_drops(lab):
     client = lab.connect()
     name = quorum(lab, client, ("x-delivery-limit", "I", 0))
-    publish(client, 1, b"first", routing_key=name)
+    typed.publish(client, 1, b"first", routing_key=name)
     get_ok, properties, _ = wait_get(client, name, no_ack=False)
     assert delivery_count(properties) == ("l", 0)
     client.send(1, C.Basic.Reject(delivery_tag=get_ok.delivery_tag, requeue=True))
-    publish(client, 1, b"marker", routing_key=name)
+    typed.publish(client, 1, b"marker", routing_key=name)
     assert wait_get(client, name)[2] == b"marker"  # a requeued "first" would come before it
     time.sleep(0.2)
-    assert get(client, 1, name) is None
-    passive = C.Queue.Declare(queue=name, passive=True)
-    assert client.call_ok(1, passive, C.Queue.DeclareOk).message_count == 0
+    assert typed.get(client, 1, name) is None
+    assert count(client, name) == 0
 
 
 def test_reject_without_requeue_dead_letters(lab):
     client, dlq = lab.connect(), lab.queue("dlq")
     name = quorum(lab, client, dlq=dlq)
-    publish(client, 1, b"m", routing_key=name)
+    typed.publish(client, 1, b"m", routing_key=name)
     get_ok, _, _ = wait_get(client, name, no_ack=False)
     client.send(1, C.Basic.Reject(delivery_tag=get_ok.delivery_tag, requeue=False))
     _, properties, body = wait_get(client, dlq)
@@ -184,8 +174,5 @@ def test_global_qos_of_zero_and_other_consumers_are_fine(lab):
     consume(client, name, "global-zero")
     client.open_channel(2)
     # 3.10's quorum queues take an exclusive consumer next to others, and others after it.
-    consume_exclusive = C.Basic.Consume(queue=name, consumer_tag="exclusive", exclusive=True)
-    client.call_ok(2, consume_exclusive, C.Basic.ConsumeOk)
-    method = C.Basic.Consume(queue=name, consumer_tag="priority")
-    client.send_with_table(2, method, encode_table([("x-priority", "I", 5)]))
-    client.expect(C.Basic.ConsumeOk)
+    consume(client, name, "exclusive", channel=2, exclusive=True)
+    consume(client, name, "priority", ("x-priority", "I", 5), channel=2)

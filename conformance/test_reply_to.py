@@ -12,16 +12,13 @@ import pytest
 from pamqp import commands as C
 from pamqp import frame
 
-from conformance.fieldtable import declare, publish, read_message, wait_get
+from conformance import typed
+from conformance.helpers import consume, declare, no_queue, nothing_pending, wait_get
 
 RT = "amq.rabbitmq.reply-to"
 NO_CONSUMER = (406, "PRECONDITION_FAILED - fast reply consumer does not exist", 60, 40)
 # The pid part is the base64 of an Erlang NEW_PID_EXT whose node is reply@<hash>.
 NAME = re.compile(r"amq\.rabbitmq\.reply-to\.([A-Za-z0-9+/]{40})\.([A-Za-z0-9+/]{22}==)")
-
-
-def no_queue(name):
-    return f"NOT_FOUND - no queue '{name}' in vhost '/'"
 
 
 def call(client, cls, name, ch=1, **fields):
@@ -40,8 +37,7 @@ def call(client, cls, name, ch=1, **fields):
 
 
 def reply_consumer(client, ch=1, tag=""):
-    method = C.Basic.Consume(queue=RT, consumer_tag=tag, no_ack=True)
-    return client.call_ok(ch, method, C.Basic.ConsumeOk).consumer_tag
+    return consume(client, RT, tag, channel=ch, no_ack=True).consumer_tag
 
 
 @pytest.fixture
@@ -53,20 +49,15 @@ def rpc(lab):
     requester.tag = reply_consumer(requester, tag="rt")
 
     def request(ch=1, reply_to=RT):
-        publish(requester, ch, b"req", routing_key=queue, reply_to=reply_to)
+        typed.publish(requester, ch, b"req", routing_key=queue, reply_to=reply_to)
         return wait_get(server, queue)[1]["reply_to"]
 
     requester.server, requester.queue, requester.request = server, queue, request
     return requester
 
 
-def nothing_more(client, ch=1):
-    """No frame was waiting: the next one answers a later synchronous method."""
-    client.call_ok(ch, C.Basic.Qos(prefetch_count=0), C.Basic.QosOk)
-
-
 def expect_reply(requester, name, body=b"reply", ch=1):
-    _, deliver, props, got = read_message(requester)
+    _, deliver, props, got = typed.read_message(requester)
     assert isinstance(deliver, C.Basic.Deliver)
     assert (deliver.consumer_tag, deliver.delivery_tag, deliver.redelivered) == ("rt", 1, False)
     assert (deliver.exchange, deliver.routing_key, got) == ("", name, body)
@@ -74,7 +65,7 @@ def expect_reply(requester, name, body=b"reply", ch=1):
 
 
 def expect_return(client, exchange, name):
-    _, ret, _, _ = read_message(client)
+    _, ret, _, _ = typed.read_message(client)
     assert isinstance(ret, C.Basic.Return)
     assert (ret.reply_code, ret.reply_text, ret.exchange, ret.routing_key) == (
         312, "NO_ROUTE", exchange, name,
@@ -88,7 +79,7 @@ def test_reply_to_needs_a_reply_consumer(lab, before):
     if before == "cancelled":
         tag = reply_consumer(client)
         client.call_ok(1, C.Basic.Cancel(consumer_tag=tag), C.Basic.CancelOk)
-    publish(client, 1, routing_key=queue, reply_to=RT)
+    typed.publish(client, 1, routing_key=queue, reply_to=RT)
     assert client.expect_channel_error(1) == NO_CONSUMER
 
 
@@ -106,9 +97,9 @@ def test_reply_consumer_tags_and_nowait(lab):
     client = lab.connect(channels=(1, 2))
     assert re.fullmatch(r"amq\.ctag-[A-Za-z0-9_-]{22}", reply_consumer(client))
     client.send(2, C.Basic.Consume(queue=RT, consumer_tag="quiet", no_ack=True, nowait=True))
-    nothing_more(client, ch=2)
-    publish(client, 2, exchange="amq.direct", routing_key="nowhere", reply_to=RT)
-    nothing_more(client, ch=2)
+    nothing_pending(client, channel=2)
+    typed.publish(client, 2, exchange="amq.direct", routing_key="nowhere", reply_to=RT)
+    nothing_pending(client, channel=2)
 
 
 def test_reply_to_is_rewritten(rpc):
@@ -129,10 +120,12 @@ def test_reply_goes_to_the_requester(rpc):
     name = rpc.request()
     for correlation in ("c1", "c2"):
         headers = [("h", "S", "v")]
-        publish(rpc.server, 1, b"reply", "", name, correlation_id=correlation, headers=headers)
+        typed.publish(
+            rpc.server, 1, b"reply", "", name, correlation_id=correlation, headers=headers
+        )
         props = expect_reply(rpc, name)  # delivery tag 1 every time
         assert props == {"headers": headers, "correlation_id": correlation}
-    nothing_more(rpc.server)
+    nothing_pending(rpc.server)
 
 
 @pytest.mark.parametrize("confirm", [False, True])
@@ -140,7 +133,7 @@ def test_mandatory_reply_is_delivered_and_returned(rpc, confirm):
     name = rpc.request()
     if confirm:
         rpc.server.call_ok(1, C.Confirm.Select(), C.Confirm.SelectOk)
-    publish(rpc.server, 1, b"reply", "", name, mandatory=True)
+    typed.publish(rpc.server, 1, b"reply", "", name, mandatory=True)
     expect_reply(rpc, name)
     expect_return(rpc.server, "", name)
     if confirm:
@@ -150,14 +143,14 @@ def test_mandatory_reply_is_delivered_and_returned(rpc, confirm):
 
 def test_only_the_default_exchange_routes_replies(rpc):
     name = rpc.request()
-    publish(rpc.server, 1, b"reply", "amq.direct", name, mandatory=True)
+    typed.publish(rpc.server, 1, b"reply", "amq.direct", name, mandatory=True)
     expect_return(rpc.server, "amq.direct", name)
-    nothing_more(rpc)
+    nothing_pending(rpc)
 
 
 def test_cc_to_a_reply_name(rpc):
     name = rpc.request()
-    publish(rpc.server, 1, b"reply", "", rpc.queue, headers=[("CC", "A", [("S", name)])])
+    typed.publish(rpc.server, 1, b"reply", "", rpc.queue, headers=[("CC", "A", [("S", name)])])
     props = expect_reply(rpc, rpc.queue)
     assert props == {"headers": [("CC", "A", [("S", name)])]}
 
@@ -165,15 +158,15 @@ def test_cc_to_a_reply_name(rpc):
 def test_reply_in_a_transaction_is_delivered_before_commit(rpc):
     name = rpc.request()
     rpc.server.call_ok(1, C.Tx.Select(), C.Tx.SelectOk)
-    publish(rpc.server, 1, b"reply", "", name)
+    typed.publish(rpc.server, 1, b"reply", "", name)
     expect_reply(rpc, name)
     rpc.server.call_ok(1, C.Tx.Commit(), C.Tx.CommitOk)
-    nothing_more(rpc)
+    nothing_pending(rpc)
 
 
 def test_requester_can_reply_to_itself(rpc):
     name = rpc.request()
-    publish(rpc, 1, b"self", "", name)
+    typed.publish(rpc, 1, b"self", "", name)
     expect_reply(rpc, name, b"self")
 
 
@@ -188,11 +181,11 @@ def test_replies_to_stale_names_are_dropped(rpc, stale, mandatory):
         rpc.call_ok(1, C.Basic.Cancel(consumer_tag="rt"), C.Basic.CancelOk)
     elif stale == "channel-closed":
         rpc.call_ok(1, C.Channel.Close(200, "bye", 0, 0), C.Channel.CloseOk)
-    publish(rpc.server, 1, b"late", "", name, mandatory=mandatory)
+    typed.publish(rpc.server, 1, b"late", "", name, mandatory=mandatory)
     if mandatory:
         expect_return(rpc.server, "", name)
-    nothing_more(rpc.server)  # never a channel error
-    nothing_more(rpc, ch=2 if stale == "channel-closed" else 1)
+    nothing_pending(rpc.server)  # never a channel error
+    nothing_pending(rpc, channel=2 if stale == "channel-closed" else 1)
     if stale != "bare":
         passive = call(rpc.server, C.Queue.Declare, name, passive=True)
         assert passive == (404, no_queue(name), 50, 10)

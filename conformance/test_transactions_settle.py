@@ -10,8 +10,8 @@ import time
 import pytest
 from pamqp import commands as C
 
-from conformance.fieldtable import count, declare, get, publish, wait_get
-from conformance.rawclient import eventually
+from conformance import typed
+from conformance.helpers import count, declare, dlx, publish, wait_for, wait_get
 
 TX = 2
 
@@ -23,14 +23,12 @@ def tx(lab):
     client = lab.connect(channels=(1, TX))
     client.queue, client.dlq = lab.queue("q"), lab.queue("dlq")
     declare(client, client.dlq)
-    dlx = ("x-dead-letter-exchange", "S", "")
-    declare(client, client.queue, dlx, ("x-dead-letter-routing-key", "S", client.dlq))
+    declare(client, client.queue, *dlx("", client.dlq))
     client.call_ok(TX, C.Tx.Select(), C.Tx.SelectOk)
 
     def fill(n):
-        for i in range(n):
-            publish(client, 1, b"m%d" % i, routing_key=client.queue)
-        eventually(lambda: count(client, client.queue) == n)
+        publish(client, client.queue, *[b"m%d" % i for i in range(n)])
+        wait_for(lambda: count(client, client.queue) == n)
 
     client.fill = fill
     return client
@@ -72,7 +70,7 @@ def test_uncommitted_acks_are_undone_when_the_channel_closes(tx, source):
         tags = [tx.read_message()[1].delivery_tag for _ in range(2)]
     tx.send(TX, C.Basic.Ack(delivery_tag=tags[-1], multiple=True))
     close_tx_channel(tx)
-    eventually(lambda: counts(tx) == (2, 0))
+    wait_for(lambda: counts(tx) == (2, 0))
     assert redelivered(tx, 2) == [(True, b"m0"), (True, b"m1")]
 
 
@@ -86,7 +84,7 @@ def test_a_rolled_back_ack_leaves_the_message_unacked(tx):
     tx.call_ok(TX, C.Tx.Commit(), C.Tx.CommitOk)
     close_tx_channel(tx)
     stays(tx, (1, 0))  # acked, not requeued
-    assert get(tx, 1, tx.queue)[2] == b"m1"
+    assert typed.get(tx, 1, tx.queue)[2] == b"m1"
 
 
 def test_requeue_waits_for_commit(tx):
@@ -95,7 +93,7 @@ def test_requeue_waits_for_commit(tx):
     tx.send(TX, C.Basic.Reject(delivery_tag=tag, requeue=True))
     stays(tx, (0, 0))
     tx.call_ok(TX, C.Tx.Commit(), C.Tx.CommitOk)
-    eventually(lambda: counts(tx) == (1, 0))
+    wait_for(lambda: counts(tx) == (1, 0))
     assert redelivered(tx, 1) == [(True, b"m0")]
 
 
@@ -105,7 +103,7 @@ def test_dead_lettering_waits_for_commit(tx):
     tx.send(TX, C.Basic.Reject(delivery_tag=tag, requeue=False))
     stays(tx, (0, 0))
     tx.call_ok(TX, C.Tx.Commit(), C.Tx.CommitOk)
-    eventually(lambda: counts(tx) == (0, 1))
+    wait_for(lambda: counts(tx) == (0, 1))
 
 
 @pytest.mark.parametrize("how", ["reject", "nack-then-rollback"])
@@ -119,7 +117,7 @@ def test_uncommitted_rejects_are_requeued_when_the_channel_closes(tx, how):
         tx.send(TX, C.Basic.Nack(delivery_tag=tags[-1], multiple=True, requeue=False))
         tx.call_ok(TX, C.Tx.Rollback(), C.Tx.RollbackOk)
     close_tx_channel(tx)
-    eventually(lambda: counts(tx) == (n, 0))
+    wait_for(lambda: counts(tx) == (n, 0))
     stays(tx, (n, 0))  # nothing dead-lettered
 
 
@@ -144,7 +142,7 @@ def test_acking_a_tag_twice_in_one_transaction(tx):
 
 
 def test_uncommitted_publishes_are_discarded_when_the_channel_closes(tx):
-    publish(tx, TX, b"never", routing_key=tx.queue)
+    publish(tx, tx.queue, b"never", channel=TX)
     close_tx_channel(tx)
     stays(tx, (0, 0))
 
@@ -156,8 +154,7 @@ def test_tx_select_twice(tx):
 def test_a_refused_publish_fails_the_commit(tx, lab):
     queue = lab.queue("limited")
     declare(tx, queue, ("x-max-length", "I", 1), ("x-overflow", "S", "reject-publish"))
-    publish(tx, TX, b"in", routing_key=queue)
-    publish(tx, TX, b"refused", routing_key=queue)
+    publish(tx, queue, b"in", b"refused", channel=TX)
     tx.send(TX, C.Tx.Commit())
     text = "PRECONDITION_FAILED - partial tx completion"
     assert tx.expect_channel_error(TX) == (406, text, 90, 20)

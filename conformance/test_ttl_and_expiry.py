@@ -11,54 +11,30 @@ import time
 import pytest
 from pamqp import commands as C
 
-from conformance.fieldtable import publish as typed_publish
-from conformance.rawclient import eventually, typed_table
-
-
-def declare(client, name, *fields, ch=1, **flags):
-    client.send_with_table(ch, C.Queue.Declare(queue=name, **flags), typed_table(*fields))
-    return client.expect(C.Queue.DeclareOk)[1]
-
-
-def count(client, name, ch=1):
-    """The ready message count, by a passive declare."""
-    return client.call_ok(
-        ch, C.Queue.Declare(queue=name, passive=True), C.Queue.DeclareOk
-    ).message_count
-
-
-def dead_lettering(client, name, dlq, *fields, **flags):
-    """Declare dlq, then name dead-lettering into it through the default exchange."""
-    declare(client, dlq, exclusive=True)
-    dlx = [("x-dead-letter-exchange", "S", ""), ("x-dead-letter-routing-key", "S", dlq)]
-    return declare(client, name, *dlx, *fields, **flags)
-
-
-def publish(client, name, body, expiration=None, ch=1):
-    properties = C.Basic.Properties(expiration=expiration)
-    client.publish(ch, body, routing_key=name, properties=properties)
+from conformance import typed
+from conformance.helpers import (
+    confirming,
+    count,
+    dead_lettering,
+    declare,
+    dlx,
+    exists,
+    no_queue,
+    publish,
+    publish_confirmed,
+    wait_for,
+)
 
 
 def confirmed(client, name, *bodies, expiration=None):
     """Publish on channel 1, in confirm mode, and wait for the confirms: the messages are in."""
-    target = client.confirmed + len(bodies)
-    for body in bodies:
-        publish(client, name, body, expiration)
-    while client.confirmed < target:
-        ack = client.expect(C.Basic.Ack)[1]
-        client.confirmed = ack.delivery_tag if ack.multiple else client.confirmed + 1
+    properties = C.Basic.Properties(expiration=expiration)
+    publish_confirmed(client, name, *[(body, properties) for body in bodies])
 
 
 def first_death(properties):
     death = properties.headers["x-death"][0]
     return death["reason"], death["queue"]
-
-
-def confirming(lab):
-    client = lab.connect()
-    client.call_ok(1, C.Confirm.Select(), C.Confirm.SelectOk)
-    client.confirmed = 0
-    return client
 
 
 # ---- x-message-ttl -----------------------------------------------------------------------
@@ -106,7 +82,7 @@ def test_queue_ttl_expires_messages_on_a_timer(lab):
     declare(client, name, ttl, exclusive=True)
     confirmed(client, name, b"a", b"b")
     assert count(client, name) == 2
-    eventually(lambda: count(client, name) == 0, timeout=3)
+    wait_for(lambda: count(client, name) == 0, timeout=3)
     assert client.basic_get(1, name) is None
     assert declare(client, name, ttl, exclusive=True).message_count == 0
 
@@ -122,12 +98,12 @@ def test_expired_unacked_message_is_dead_lettered_when_returned(lab, ttl_from):
     assert count(client, name) == 0  # unacked messages are not counted
     # A later message with the same TTL expires from the queue: "held" is past its TTL too.
     confirmed(client, name, b"later", expiration=expiration)
-    eventually(lambda: count(client, name) == 0 and count(client, dlq) == 1, timeout=3)
+    wait_for(lambda: count(client, name) == 0 and count(client, dlq) == 1, timeout=3)
     if ttl_from == "queue":
         client.send(1, C.Basic.Reject(delivery_tag=get_ok.delivery_tag, requeue=True))
     else:
         client.send(1, C.Basic.Nack(delivery_tag=get_ok.delivery_tag, requeue=True))
-    eventually(lambda: count(client, dlq) == 2, timeout=3)
+    wait_for(lambda: count(client, dlq) == 2, timeout=3)
     assert client.basic_get(1, name) is None  # nothing was requeued
     for body in (b"later", b"held"):
         _, properties, got = client.basic_get(1, dlq)
@@ -167,12 +143,12 @@ def test_expiration_values(lab, value, error):
     client, name = confirming(lab), lab.queue()
     declare(client, name, exclusive=True)
     if error is not None:
-        typed_publish(client, 1, b"m", routing_key=name, expiration=value)  # pamqp drops ''
+        typed.publish(client, 1, b"m", routing_key=name, expiration=value)  # pamqp drops ''
         assert client.expect_channel_error(1) == invalid_expiration(value, error)
         return
     confirmed(client, name, b"m", expiration=value)
     if int(value) < 1000:
-        eventually(lambda: count(client, name) == 0, timeout=3)
+        wait_for(lambda: count(client, name) == 0, timeout=3)
         assert client.basic_get(1, name) is None
     else:
         _, properties, _ = client.basic_get(1, name)
@@ -184,7 +160,7 @@ def test_zero_expiration_reaches_a_waiting_consumer(lab):
     declare(client, name, exclusive=True)
     consume = C.Basic.Consume(queue=name, consumer_tag="c", no_ack=True)
     client.call_ok(1, consume, C.Basic.ConsumeOk)
-    publish(client, name, b"m", "0")
+    publish(client, name, b"m", expiration="0")
     _, deliver, content, body = client.read_message()
     assert isinstance(deliver, C.Basic.Deliver) and body == b"m"
     assert content.properties.expiration == "0"
@@ -201,7 +177,7 @@ def test_only_the_head_expires_on_the_timer(lab, head_expiration):
     get_ok, _, body = client.basic_get(1, name)
     assert (body, get_ok.message_count) == (b"head", 0)  # the fetch drops the expired one
     assert client.basic_get(1, name) is None
-    eventually(lambda: count(client, dlq) == 1, timeout=3)
+    wait_for(lambda: count(client, dlq) == 1, timeout=3)
 
 
 def test_expired_head_goes_on_the_timer(lab):
@@ -209,7 +185,7 @@ def test_expired_head_goes_on_the_timer(lab):
     dead_lettering(client, name, dlq, exclusive=True)
     confirmed(client, name, b"head", expiration="100")
     confirmed(client, name, b"behind")
-    eventually(lambda: (count(client, name), count(client, dlq)) == (1, 1), timeout=3)
+    wait_for(lambda: (count(client, name), count(client, dlq)) == (1, 1), timeout=3)
 
 
 @pytest.mark.parametrize("queue_ttl, expiration", [(60000, "100"), (100, "60000")])
@@ -217,7 +193,7 @@ def test_the_lower_ttl_wins(lab, queue_ttl, expiration):
     client, name = confirming(lab), lab.queue()
     declare(client, name, ("x-message-ttl", "I", queue_ttl), exclusive=True)
     confirmed(client, name, b"m", expiration=expiration)
-    eventually(lambda: count(client, name) == 0, timeout=3)
+    wait_for(lambda: count(client, name) == 0, timeout=3)
 
 
 def test_queue_ttl_keeps_the_expiration_property(lab):
@@ -231,19 +207,6 @@ def test_queue_ttl_keeps_the_expiration_property(lab):
 
 EXPIRES = 0.5  # seconds
 ACT_AT = 0.3  # an action this long after the declare
-
-
-def exists(client, name):
-    """Whether the queue is there, by a queue.bind: it does not count as use."""
-    bind = C.Queue.Bind(queue=name, exchange="amq.direct", routing_key=name)
-    client.send(1, bind)
-    _, reply = client.read_frame()
-    if isinstance(reply, C.Queue.BindOk):
-        return True
-    assert isinstance(reply, C.Channel.Close) and reply.reply_code == 404, reply
-    client.send(1, C.Channel.CloseOk())
-    client.open_channel(1)
-    return False
 
 
 def deleted_after(client, name, since, limit=3.0):
@@ -263,16 +226,19 @@ def test_unused_queue_expires(lab):
     client, name = lab.connect(), lab.queue()
     declared = expiring(client, name)
     assert EXPIRES - 0.05 <= deleted_after(client, name, declared) <= 3.0
-    missing = f"NOT_FOUND - no queue '{name}' in vhost '/'"
-    assert client.call_error(1, C.Queue.Declare(queue=name, passive=True)) == (404, missing, 50, 10)
+    missing = C.Queue.Declare(queue=name, passive=True)
+    assert client.call_error(1, missing) == (404, no_queue(name), 50, 10)
 
 
 ACTIONS = {
     "get": (True, lambda c, q: c.basic_get(2, q)),
-    "passive-declare": (True, lambda c, q: declare(c, q, ch=2, passive=True)),
-    "redeclare": (True, lambda c, q: declare(c, q, ("x-expires", "I", int(EXPIRES * 1000)), ch=2)),
+    "passive-declare": (True, lambda c, q: declare(c, q, channel=2, passive=True)),
+    "redeclare": (
+        True,
+        lambda c, q: declare(c, q, ("x-expires", "I", int(EXPIRES * 1000)), channel=2),
+    ),
     "failed-redeclare": (False, lambda c, q: c.call_error(2, C.Queue.Declare(queue=q))),
-    "publish": (False, lambda c, q: publish(c, q, b"m", ch=2)),
+    "publish": (False, lambda c, q: publish(c, q, b"m", channel=2)),
     "purge": (False, lambda c, q: c.call_ok(2, C.Queue.Purge(queue=q), C.Queue.PurgeOk)),
     "bind": (False, lambda c, q: exists(c, q)),
 }
@@ -309,8 +275,7 @@ def test_a_consumer_keeps_the_queue(lab, ending):
 def test_messages_do_not_keep_the_queue_and_are_not_dead_lettered(lab):
     client, name, dlq = confirming(lab), lab.queue(), lab.queue("dlq")
     declare(client, dlq, exclusive=True)
-    dlx = [("x-dead-letter-exchange", "S", ""), ("x-dead-letter-routing-key", "S", dlq)]
-    declared = expiring(client, name, 0.3, *dlx)
+    declared = expiring(client, name, 0.3, *dlx("", dlq))
     confirmed(client, name, b"1", b"2", b"3")
     assert 0.25 <= deleted_after(client, name, declared) <= 3.0
     time.sleep(0.3)

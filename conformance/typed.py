@@ -1,19 +1,24 @@
-"""Typed field tables and content headers, for tests that check wire types.
+"""Typed field tables and content properties, for tests that check wire types.
 
 pamqp turns a field table into a dict, so a long (``l``) and a signedint (``I``)
 both come back as int, and it leaves out string properties that are empty. Here
 a table is a list of ``(name, type_code, value)`` and an array a list of
 ``(type_code, value)``; an array's value is such a list, a table's value such a
 table. ``S`` values are str, ``x`` values bytes, ``T`` values whole seconds.
+
+Besides the codec, messages published and read with such properties
+(``publish``, ``read_message``, ``get``); use them qualified (``typed.publish``)
+next to the steps of ``conformance.helpers``.
 """
 
 from __future__ import annotations
 
 import struct
-import time
 
 from pamqp import commands, frame
 from pamqp.body import ContentBody
+
+from conformance.rawclient import raw_frame
 
 _FIXED = {"b": ">b", "B": ">B", "s": ">h", "u": ">H", "I": ">i", "i": ">I", "l": ">q"}
 _FIXED |= {"L": ">q", "f": ">f", "d": ">d", "T": ">Q"}
@@ -153,8 +158,7 @@ def publish(client, channel, body=b"x", exchange="", routing_key="", mandatory=F
     """basic.publish with properties given as in decode_properties (headers typed)."""
     method = commands.Basic.Publish(exchange=exchange, routing_key=routing_key, mandatory=mandatory)
     payload = struct.pack(">HHQ", 60, 0, len(body)) + encode_properties(props)
-    data = frame.marshal(method, channel)
-    data += struct.pack(">BHI", 2, channel, len(payload)) + payload + b"\xce"
+    data = frame.marshal(method, channel) + raw_frame(2, channel, payload)
     if body:
         data += frame.marshal(ContentBody(body), channel)
     client.send_raw(data)
@@ -167,16 +171,15 @@ def read_message(client, timeout: float | None = None):
     if isinstance(method, commands.Basic.GetEmpty):
         return channel, method, None, None
     assert isinstance(method, commands.Basic.Deliver | commands.Basic.GetOk | commands.Basic.Return)
-    kind, _, size = struct.unpack(">BHI", client.read_bytes(7, timeout))
-    payload = client.read_bytes(size + 1, timeout)
-    assert kind == 2 and payload[-1:] == b"\xce", (kind, payload)
+    kind, _, payload = client.read_raw_frame(timeout)
+    assert kind == 2, (kind, payload)
     (body_size,) = struct.unpack_from(">Q", payload, 4)
     body = b""
     while len(body) < body_size:
         _, part = client.read_frame(timeout)
         assert isinstance(part, ContentBody), part
         body += part.value
-    return channel, method, decode_properties(payload[12:-1]), body
+    return channel, method, decode_properties(payload[12:]), body
 
 
 def get(client, channel: int, queue: str, no_ack: bool = True):
@@ -184,24 +187,3 @@ def get(client, channel: int, queue: str, no_ack: bool = True):
     client.send(channel, commands.Basic.Get(queue=queue, no_ack=no_ack))
     _, method, props, body = read_message(client)
     return None if props is None else (method, props, body)
-
-
-def wait_get(client, queue: str, no_ack: bool = True, channel: int = 1, timeout: float = 5.0):
-    """basic.get until a message comes: (get-ok, properties, body)."""
-    deadline = time.monotonic() + timeout
-    while (got := get(client, channel, queue, no_ack)) is None:
-        assert time.monotonic() < deadline, f"nothing reached {queue}"
-        time.sleep(0.02)
-    return got
-
-
-def declare(client, queue: str, *args, channel: int = 1):
-    """queue.declare with typed arguments, given as (name, type_code, value)."""
-    client.send_with_table(channel, commands.Queue.Declare(queue=queue), encode_table(args))
-    return client.expect(commands.Queue.DeclareOk)[1]
-
-
-def count(client, queue: str, channel: int = 1) -> int:
-    """The queue's ready messages, from a passive declare."""
-    method = commands.Queue.Declare(queue=queue, passive=True)
-    return client.call_ok(channel, method, commands.Queue.DeclareOk).message_count
