@@ -8,7 +8,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from amqpd import __version__
+from amqpd import __version__, defaults
 from amqpd.wire.connection import ConnectionSettings
 
 # The RabbitMQ release whose behaviour amqpd follows (docs/compatibility.md).
@@ -39,9 +39,9 @@ class BrokerConfig:
     # until its client catches up, so a stalled reader cannot grow our memory.
     max_connection_output: int = 4 * 1024 * 1024
     # The largest message body accepted (RabbitMQ 3.10's default: 128 MiB).
-    max_message_size: int = 128 * 1024 * 1024
+    max_message_size: int = defaults.MAX_MESSAGE_SIZE
     # Unacked deliveries older than this (ms) close their channel; 0 turns it off.
-    consumer_timeout: int = 30 * 60 * 1000
+    consumer_timeout: int = defaults.CONSUMER_TIMEOUT_MS
     # Publishers are blocked while the broker's memory is above this fraction of
     # the machine's, or free disk in the data folder is below disk_free_limit
     # bytes (RabbitMQ's defaults: 0.4 and 50 MB).

@@ -155,14 +155,14 @@ def test_a_purge_while_a_page_is_being_read_drops_the_stale_page():
     commit = world.model.journal.take()  # carries the page request
     assert commit.pages
     world.store.apply(commit.batch)
-    pages = [world.store.read_messages(q.store_id, f, n) for q, _g, f, n in commit.pages]
+    pages = [world.store.read_messages(p.queue.store_id, p.from_seq, p.limit) for p in commit.pages]
     s.do(1, commands.Basic.Cancel(consumer_tag="c"))
     s.do(1, commands.Queue.Purge(queue="q"))
     fill(s, 10)
-    for (queue, generation, _f, _n), records in zip(commit.pages, pages, strict=True):
-        world.model.page_read(queue, generation, records)  # stale: ignored
+    for page, records in zip(commit.pages, pages, strict=True):
+        world.model.page_read(page.queue, page.generation, records)  # stale: ignored
     world.model.committed(commit)
-    world.model.run_dispatch()
+    world.model.dispatch()
     world.settle()
     s.take()
     assert world.model.vhosts["/"].queues["q"].message_count == 10

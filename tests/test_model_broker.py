@@ -5,7 +5,7 @@ from pamqp import commands
 
 from amqpd.errors import AMQPConnectionError, ChannelError
 from amqpd.model.broker import Broker
-from amqpd.model.confirms import Confirms
+from amqpd.model.confirms import ConfirmReply, Confirms
 from amqpd.wire.assembler import Command
 from amqpd.wire.codec import ContentHeader
 
@@ -171,11 +171,11 @@ def test_confirm_multiple_only_below_the_oldest_unsettled():
     confirms = Confirms()
     seqs = [confirms.publish() for _ in range(5)]
     for seq in (1, 2, 4):
-        confirms.settle(seq)
-    assert confirms.flush() == [("ack", 2, True), ("ack", 4, False)]
-    confirms.settle(3)
-    confirms.settle(5)
-    assert confirms.flush() == [("ack", 5, True)]
+        confirms.resolve(seq)
+    assert confirms.flush() == [ConfirmReply(True, 2, True), ConfirmReply(True, 4, False)]
+    confirms.resolve(3)
+    confirms.resolve(5)
+    assert confirms.flush() == [ConfirmReply(True, 5, True)]
     assert seqs == [1, 2, 3, 4, 5]
 
 

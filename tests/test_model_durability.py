@@ -53,11 +53,10 @@ class World:
         if commit is None:
             return []
         self.store.apply(commit.batch)
-        for queue, generation, from_seq, limit in commit.pages:
-            records = self.store.read_messages(queue.store_id, from_seq, limit)
-            model.page_read(queue, generation, records)
+        for page in commit.pages:
+            records = self.store.read_messages(page.queue.store_id, page.from_seq, page.limit)
+            model.page_read(page.queue, page.generation, records)
         released = model.committed(commit)
-        model.run_dispatch()
         model.flush()
         return released
 

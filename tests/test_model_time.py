@@ -178,7 +178,7 @@ def test_delayed_message_is_routed_when_its_delay_is_over(model, clock):
 
 
 def test_consumer_timeout_closes_the_channel_at_the_deadline(clock):
-    model = Broker(clock=clock, consumer_timeout=1.5)
+    model = Broker(clock=clock, consumer_timeout=1500)
     session = client_for(model)
     send(session)
     session.do(1, commands.Basic.Consume(queue="q", consumer_tag="c"))
@@ -195,7 +195,7 @@ def test_consumer_timeout_closes_the_channel_at_the_deadline(clock):
 
 
 def test_acking_in_time_keeps_the_channel(clock):
-    model = Broker(clock=clock, consumer_timeout=1.0)
+    model = Broker(clock=clock, consumer_timeout=1000)
     session = client_for(model)
     send(session)
     session.do(1, commands.Basic.Consume(queue="q", consumer_tag="c"))

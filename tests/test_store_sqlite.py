@@ -29,6 +29,7 @@ from amqpd.store import (
     DelayedRecord,
     ExchangeRecord,
     MessageRecord,
+    Op,
     QueueRecord,
     StoreError,
 )
@@ -63,7 +64,7 @@ def puts(*records: MessageRecord, durable: bool = True) -> Batch:
 
 
 def declare_queues(store, *qids: int) -> None:
-    store.apply(Batch(entities=[("queue+", queue_record(q)) for q in qids], durable=True))
+    store.apply(Batch(entities=[(Op.QUEUE_PUT, queue_record(q)) for q in qids], durable=True))
 
 
 def seqs(store, qid: int, from_seq: int = 0, limit: int | None = None) -> list[int]:
@@ -123,11 +124,18 @@ def test_a_new_folder_opens_empty_and_everything_applied_comes_back(opened, data
     exchange = ExchangeRecord("/", "orders", "topic", True, False, b"\0\0\0\x05\x01ab\x01")
     binding = BindingRecord("/", "orders", "queue", "q1", "eu.#", EMPTY_TABLE, "ident-1")
     delayed = DelayedRecord(7, "/", "later", 1.5e9, "rk", PERSISTENT_PROPS, b"delayed")
-    store.apply(Batch(
-        entities=[("exchange+", exchange), ("queue+", queue_record(1)),
-                  ("queue+", queue_record(2)), ("binding+", binding), ("delayed+", delayed)],
-        durable=True,
-    ))  # fmt: skip
+    store.apply(
+        Batch(
+            entities=[
+                (Op.EXCHANGE_PUT, exchange),
+                (Op.QUEUE_PUT, queue_record(1)),
+                (Op.QUEUE_PUT, queue_record(2)),
+                (Op.BINDING_PUT, binding),
+                (Op.DELAYED_PUT, delayed),
+            ],
+            durable=True,
+        )
+    )
     binary = bytes(range(256)) * 5
     records = [
         message(1, 0, body=binary, priority=3, expires=1.7e9 + 0.25, exchange="orders",
@@ -187,12 +195,22 @@ def test_entity_deletes(opened):
     binding = BindingRecord("/", "x", "queue", "q1", "k", EMPTY_TABLE, "b")
     other = BindingRecord("/", "x", "queue", "q2", "k", EMPTY_TABLE, "b2")
     delayed = DelayedRecord(1, "/", "x", 1e9, "k", PERSISTENT_PROPS, b"")
-    entities = [("exchange+", exchange), ("queue+", queue_record(1)), ("queue+", queue_record(2)),
-                ("binding+", binding), ("binding+", other), ("delayed+", delayed)]  # fmt: skip
+    entities = [
+        (Op.EXCHANGE_PUT, exchange),
+        (Op.QUEUE_PUT, queue_record(1)),
+        (Op.QUEUE_PUT, queue_record(2)),
+        (Op.BINDING_PUT, binding),
+        (Op.BINDING_PUT, other),
+        (Op.DELAYED_PUT, delayed),
+    ]
     store.apply(Batch(entities=entities, durable=True))
     store.apply(puts(message(1, 0), message(2, 0)))
-    store.apply(Batch(entities=[("binding-", binding), ("queue-", 1), ("delayed-", 1)],
-                      durable=True))  # fmt: skip
+    store.apply(
+        Batch(
+            entities=[(Op.BINDING_DELETE, binding), (Op.QUEUE_DELETE, 1), (Op.DELAYED_DELETE, 1)],
+            durable=True,
+        )
+    )
     store, snapshot = reopen(store, opened)
     assert snapshot.exchanges == [exchange]
     assert snapshot.queues == [queue_record(2)]
@@ -200,7 +218,7 @@ def test_entity_deletes(opened):
     assert snapshot.delayed == []
     assert seqs(store, 1) == [] and seqs(store, 2) == [0]
     assert set(snapshot.stats) == {2}
-    store.apply(Batch(entities=[("exchange-", ("/", "x"))], durable=True))
+    store.apply(Batch(entities=[(Op.EXCHANGE_DELETE, ("/", "x"))], durable=True))
     store, snapshot = reopen(store, opened)
     assert snapshot.exchanges == []
 
@@ -210,12 +228,28 @@ def test_a_delayed_exchange_takes_its_delayed_messages_along(opened):
         return DelayedRecord(id_, vhost, exchange, 1e9 + id_, "k", PERSISTENT_PROPS, b"")
 
     store, _ = opened()
-    store.apply(Batch(entities=[("delayed+", held(1, "d")), ("delayed+", held(2, "d")),
-                                ("delayed+", held(3, "other")), ("delayed+", held(4, "d", "v"))],
-                      durable=True))  # fmt: skip
+    store.apply(
+        Batch(
+            entities=[
+                (Op.DELAYED_PUT, held(1, "d")),
+                (Op.DELAYED_PUT, held(2, "d")),
+                (Op.DELAYED_PUT, held(3, "other")),
+                (Op.DELAYED_PUT, held(4, "d", "v")),
+            ],
+            durable=True,
+        )
+    )
     # Deleted and declared again in one batch: what comes after the delete stays.
-    store.apply(Batch(entities=[("exchange-", ("/", "d")), ("delayed-exchange", ("/", "d")),
-                                ("delayed+", held(5, "d"))], durable=True))  # fmt: skip
+    store.apply(
+        Batch(
+            entities=[
+                (Op.EXCHANGE_DELETE, ("/", "d")),
+                (Op.DELAYED_EXCHANGE_DELETE, ("/", "d")),
+                (Op.DELAYED_PUT, held(5, "d")),
+            ],
+            durable=True,
+        )
+    )
     store, snapshot = reopen(store, opened)
     assert sorted(r.id for r in snapshot.delayed) == [3, 4, 5]
 
@@ -224,7 +258,7 @@ def test_a_failed_batch_leaves_nothing_behind(opened):
     store, _ = opened()
     declare_queues(store, 1)
     bad = puts(message(1, 0))
-    bad.entities = [("queue+", queue_record(2)), ("no-such-operation", None)]
+    bad.entities = [(Op.QUEUE_PUT, queue_record(2)), ("no-such-operation", None)]
     with pytest.raises(Exception):  # noqa: B017 - whatever the store raises
         store.apply(bad)
     store.apply(puts(message(1, 1)))  # the store is still usable
@@ -249,16 +283,18 @@ def test_transient_messages_are_dropped_at_open(opened):
     assert snapshot.stats[1].bytes == len(b"m1.0") + len(b"m1.2")
 
 
-def test_purge_drops_the_listed_messages_and_everything_from_paged_from(opened):
+def test_purge_drops_the_removed_messages_and_everything_from_paged_from(opened):
     store, _ = opened()
     declare_queues(store, 1, 2)
     store.apply(puts(*(message(1, s) for s in range(10)), *(message(2, s) for s in range(10))))
-    # Seqs 0-2 are in memory (listed), 3-4 were delivered (unacked, not purged),
-    # 5 on were paged out to the store.
-    store.apply(Batch(entities=[("purge", (1, [0, 1, 2], 5))], durable=True))
+    # Seqs 0-2 are in memory (removed one by one), 3-4 were delivered (unacked,
+    # not purged), 5 on were paged out to the store.
+    store.apply(
+        Batch(entities=[(Op.PURGE_FROM, (1, 5))], removes={(1, 0), (1, 1), (1, 2)}, durable=True)
+    )
     assert seqs(store, 1) == [3, 4]
     assert seqs(store, 2) == list(range(10))
-    store.apply(Batch(entities=[("purge", (2, [4], None))]))
+    store.apply(Batch(removes={(2, 4)}))
     assert seqs(store, 2) == [0, 1, 2, 3, 5, 6, 7, 8, 9]
     store, snapshot = reopen(store, opened)
     assert seqs(store, 1) == [3, 4]
@@ -269,19 +305,30 @@ def test_memory_store_agrees_with_sqlite(opened):
     """MemoryStore stands in for SQLiteStore in the model tests: same batches,
     same snapshot and reads after a reopen."""
     batches = [
-        Batch(entities=[("queue+", queue_record(1)), ("queue+", queue_record(2)),
-                        ("exchange+", ExchangeRecord("/", "x", "fanout", False, False,
-                                                     EMPTY_TABLE))], durable=True),
-        puts(*(message(1, s, persistent=s % 3 != 0) for s in range(12)),
-             *(message(2, s) for s in range(5))),
+        Batch(
+            entities=[
+                (Op.QUEUE_PUT, queue_record(1)),
+                (Op.QUEUE_PUT, queue_record(2)),
+                (Op.EXCHANGE_PUT, ExchangeRecord("/", "x", "fanout", False, False, EMPTY_TABLE)),
+            ],
+            durable=True,
+        ),
+        puts(
+            *(message(1, s, persistent=s % 3 != 0) for s in range(12)),
+            *(message(2, s) for s in range(5)),
+        ),
         Batch(marks={(1, 1): (True, 2)}, removes={(1, 2), (2, 4)}),
-        Batch(entities=[("purge", (1, [4], 8))], durable=True),
-        Batch(entities=[("queue-", 2), ("delayed+", DelayedRecord(3, "/", "x", 5.0, "", b"",
-                                                                  b"d")),
-                        ("delayed+", DelayedRecord(4, "/", "y", 6.0, "", b"", b"e"))],
-              durable=True),
-        Batch(entities=[("delayed-exchange", ("/", "y"))], durable=True),
-    ]  # fmt: skip
+        Batch(entities=[(Op.PURGE_FROM, (1, 8))], removes={(1, 4)}, durable=True),
+        Batch(
+            entities=[
+                (Op.QUEUE_DELETE, 2),
+                (Op.DELAYED_PUT, DelayedRecord(3, "/", "x", 5.0, "", b"", b"d")),
+                (Op.DELAYED_PUT, DelayedRecord(4, "/", "y", 6.0, "", b"", b"e")),
+            ],
+            durable=True,
+        ),
+        Batch(entities=[(Op.DELAYED_EXCHANGE_DELETE, ("/", "y"))], durable=True),
+    ]
     sqlite_store, _ = opened()
     memory = MemoryStore()
     memory.open()

@@ -33,33 +33,34 @@ QUEUE_EQUIVALENCE_ARGS = (
 )
 
 
+# RabbitMQ's type names for Python values built in code rather than read off
+# the wire, most specific class first (bool before int: bool is an int).
+_PYTHON_TYPE_NAMES: tuple[tuple[type | tuple[type, ...], str], ...] = (
+    (bool, "bool"),
+    (float, "double"),
+    (decimal.Decimal, "decimal"),
+    (str, "longstr"),
+    ((bytes, bytearray), "binary"),
+    (datetime.datetime, "timestamp"),
+    (dict, "table"),
+    (list, "array"),
+)
+
+
 def type_name(value: object, letter: str | None = None) -> str:
     """RabbitMQ's name for a value's type: from its wire type letter when known."""
     if letter is not None and letter in TYPE_NAMES:
         return TYPE_NAMES[letter]
     if value is None:
         return "void"
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int):
+    if isinstance(value, int) and not isinstance(value, bool):
         for name, bits in (("byte", 8), ("short", 16), ("signedint", 32)):
             if -(1 << (bits - 1)) <= value < (1 << (bits - 1)):
                 return name
         return "long"
-    if isinstance(value, float):
-        return "double"
-    if isinstance(value, decimal.Decimal):
-        return "decimal"
-    if isinstance(value, str):
-        return "longstr"
-    if isinstance(value, bytes | bytearray):
-        return "binary"
-    if isinstance(value, datetime.datetime):
-        return "timestamp"
-    if isinstance(value, dict):
-        return "table"
-    if isinstance(value, list):
-        return "array"
+    for kind, name in _PYTHON_TYPE_NAMES:
+        if isinstance(value, kind):
+            return name
     return type(value).__name__
 
 

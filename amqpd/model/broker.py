@@ -5,87 +5,47 @@ interface, whose calls buffer frames in a sans-I/O connection; the shell sends
 them. Time is an input: ``clock`` gives the time at each entry point, and the
 shell calls ``handle_timer`` when ``next_deadline`` comes. Faults are raised as
 AMQP errors where they are found; the connection turns them into a close.
+
+The broker is the top of the model: it owns the parts (vhosts, dispatcher,
+journal, timers, delayed delivery, direct reply-to) and implements the
+``BrokerContext`` the method handlers are written against.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Protocol
 
 from pamqp import commands
-from pamqp.base import Frame as Method
 
+from amqpd import defaults
 from amqpd.errors import AMQPConnectionError, AMQPError, ChannelError, ReplyCode
 from amqpd.model import handlers
 from amqpd.model.channel import ChannelModel, Consumer
-from amqpd.model.delivery import Delivery
+from amqpd.model.context import SessionState
+from amqpd.model.delayed import DelayedDelivery
+from amqpd.model.dispatcher import Dispatcher
 from amqpd.model.errors import WaitForStore
-from amqpd.model.journal import Commit, Journal, entry_from_record
+from amqpd.model.journal import Commit, Journal, entries_from_records
 from amqpd.model.queue import Queue
-from amqpd.model.timers import Timers
+from amqpd.model.reply_to import DirectReplyTo
+from amqpd.model.session import Session
+from amqpd.model.timers import Timer, Timers
 from amqpd.model.vhost import VirtualHost
+from amqpd.store import MessageRecord
 from amqpd.wire.assembler import Command
-from amqpd.wire.codec import ContentHeader, method_ids
-
-# RabbitMQ 3.10's default max_message_size: 128 MiB.
-DEFAULT_MAX_MESSAGE_SIZE = 128 * 1024 * 1024
-# RabbitMQ 3.x's default consumer_timeout: 30 minutes.
-DEFAULT_CONSUMER_TIMEOUT = 30 * 60.0
-
-
-class Session(Protocol):
-    """One client connection, as the broker sees it."""
-
-    vhost: str
-    user: str
-    client_properties: dict
-
-    @property
-    def writable(self) -> bool: ...
-
-    def send_method(self, channel: int, method: Method) -> None: ...
-
-    def send_content(
-        self, channel: int, method: Method, header: ContentHeader, body: bytes
-    ) -> None: ...
-
-    def send_delivery(
-        self,
-        channel: int,
-        consumer_tag: str,
-        delivery_tag: int,
-        redelivered: bool,
-        exchange: str,
-        routing_key: str,
-        header: ContentHeader,
-        body: bytes,
-    ) -> None:
-        """basic.deliver with its content (a hot path with its own encoder)."""
-
-
-@dataclass(eq=False)
-class SessionState:
-    session: Session
-    vhost: VirtualHost
-    channels: dict[int, ChannelModel] = field(default_factory=dict)
-
-    @property
-    def cancel_notify(self) -> bool:
-        capabilities = self.session.client_properties.get("capabilities") or {}
-        return bool(capabilities.get("consumer_cancel_notify"))
+from amqpd.wire.codec import method_ids
 
 
 class Broker:
     def __init__(
         self,
         vhosts: tuple[str, ...] = ("/",),
-        max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+        max_message_size: int = defaults.MAX_MESSAGE_SIZE,
         *,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
-        consumer_timeout: float | None = DEFAULT_CONSUMER_TIMEOUT,
+        consumer_timeout: int | None = defaults.CONSUMER_TIMEOUT_MS,
         journal: Journal | None = None,
     ) -> None:
         # The journal records what the store must keep (a disabled one: nothing).
@@ -95,24 +55,27 @@ class Broker:
         self.max_message_size = max_message_size
         self.clock = clock
         self.wall_clock = wall_clock
-        self.consumer_timeout = consumer_timeout
+        self.consumer_timeout = consumer_timeout  # ms, None: never
         self.sessions: dict[Session, SessionState] = {}
         self.timers = Timers()
-        self.delivery = Delivery(self.vhosts, self.timers, wall_clock, self.journal)
+        self.dispatcher = Dispatcher(self.vhosts, self.timers, wall_clock, self.journal)
+        self.delayed = DelayedDelivery(self.timers, self.journal, self.dispatcher)
+        self.reply_to = DirectReplyTo()
         # Sessions whose later commands wait for the store (see journal.py).
         self.held: set[Session] = set()
         self._confirming: set[ChannelModel] = set()
         # Channel faults found by timers, for the shell to turn into channel.close.
         self.channel_faults: list[tuple[Session, int, AMQPError]] = []
+        # Channels whose oldest unacked delivery may have changed.
         self._ack_watch: set[ChannelModel] = set()
-        self.reply_channels: dict[str, ChannelModel] = {}  # direct reply-to names
 
     @property
     def now(self) -> float:
-        return self.delivery.now
+        return self.dispatcher.now
 
-    def _tick(self) -> None:
-        self.delivery.now = self.clock()
+    def tick(self) -> None:
+        """Read the clock: the model's time for this entry point."""
+        self.dispatcher.now = self.clock()
 
     # ---- lifecycle --------------------------------------------------------------
     def connection_opened(self, session: Session) -> None:
@@ -129,16 +92,16 @@ class Broker:
             return
         channel = state.channels.pop(number, None)
         if channel is not None:
-            self._tick()
+            self.tick()
             self._close_channel(channel)
-            self.delivery.run()
+            self.dispatcher.run()
 
     def connection_closed(self, session: Session) -> None:
         self.held.discard(session)
         state = self.sessions.pop(session, None)
         if state is None:
             return
-        self._tick()
+        self.tick()
         for channel in list(state.channels.values()):
             self._close_channel(channel)
         state.channels.clear()
@@ -146,29 +109,33 @@ class Broker:
         for queue in list(state.vhost.queues.values()):
             if queue.exclusive_owner is session:
                 self.delete_queue(state.vhost, queue)
-        self.delivery.run()
+        self.dispatcher.run()
 
     def writable_again(self, session: Session) -> None:
         """The session's output drained: deliver what was held back for it."""
         state = self.sessions.get(session)
         if state is None:
             return
-        self._tick()
+        self.tick()
         for channel in state.channels.values():
             for consumer in channel.consumers.values():
-                self.dispatch(consumer.queue)
-        self.run_dispatch()
+                self.queue_changed(consumer.queue)
+        self.dispatch()
 
     def flush(self) -> None:
         """Send the publisher confirms gathered since the last flush, coalesced."""
         for channel in self._confirming:
             if channel.closed or channel.confirms is None:
                 continue
-            for kind, tag, multiple in channel.confirms.flush():
-                if kind == "ack":
-                    method = commands.Basic.Ack(delivery_tag=tag, multiple=multiple)
+            for reply in channel.confirms.flush():
+                if reply.ack:
+                    method = commands.Basic.Ack(
+                        delivery_tag=reply.delivery_tag, multiple=reply.multiple
+                    )
                 else:  # RabbitMQ sets requeue on the nacks it sends
-                    method = commands.Basic.Nack(delivery_tag=tag, multiple=multiple, requeue=True)
+                    method = commands.Basic.Nack(
+                        delivery_tag=reply.delivery_tag, multiple=reply.multiple, requeue=True
+                    )
                 channel.session.send_method(channel.number, method)
         self._confirming.clear()
 
@@ -178,19 +145,18 @@ class Broker:
 
     def handle_timer(self, now: float) -> None:
         """Run the timers due at ``now``; faults for the shell go to channel_faults."""
-        self.delivery.now = now
-        for key in self.timers.pop_due(now):
-            kind, target = key
-            if kind == "expire" and not target.deleted:
-                self.delivery.expire_head(target, strict=False)
-                self.delivery.mark(target)
-            elif kind == "unused" and not target.deleted and not target.consumers:
+        self.dispatcher.now = now
+        for kind, target in self.timers.pop_due(now):
+            if kind is Timer.HEAD_EXPIRY and not target.deleted:
+                self.dispatcher.expire_head(target, strict=False)
+                self.queue_changed(target)
+            elif kind is Timer.QUEUE_UNUSED and not target.deleted and not target.consumers:
                 self.delete_queue(self.vhosts[target.vhost], target)
-            elif kind == "ack-timeout" and not target.closed:
+            elif kind is Timer.ACK_TIMEOUT and not target.closed:
                 self._ack_timed_out(target)
-            elif kind == "delayed":
-                handlers.release_delayed(self, target)
-        self.run_dispatch()
+            elif kind is Timer.DELAYED_RELEASE:
+                self.delayed.release(target)
+        self.dispatch()
 
     def _ack_timed_out(self, channel: ChannelModel) -> None:
         deadline = channel.ack_deadline()
@@ -198,7 +164,7 @@ class Broker:
             return
         oldest = next(iter(channel.unacked.values()))
         timeout = oldest.queue.consumer_timeout
-        millis = timeout if timeout is not None else int(channel.consumer_timeout * 1000)
+        millis = timeout if timeout is not None else channel.consumer_timeout
         error = ChannelError(
             ReplyCode.PRECONDITION_FAILED,
             f"delivery acknowledgement on channel {channel.number} timed out. Timeout value "
@@ -213,7 +179,7 @@ class Broker:
         channel = state.channels[number]
         method = command.method
         handler = handlers.TABLE.get(type(method))
-        self._tick()
+        self.tick()
         mark = self.journal.mark()
         try:
             if handler is None:
@@ -237,26 +203,21 @@ class Broker:
             raise err.with_method(*method_ids(method)) from None
         finally:
             self._ack_watch.add(channel)  # settling may have moved its oldest delivery
-            self.run_dispatch()
+            self.dispatch()
 
     # ---- delivery ---------------------------------------------------------------
-    def dispatch(self, queue: Queue) -> None:
-        """Note that ``queue`` changed; run_dispatch() settles it."""
-        self.delivery.mark(queue)
+    def queue_changed(self, queue: Queue) -> None:
+        """Note that ``queue`` changed; the next dispatch() reconciles it."""
+        self.dispatcher.mark(queue)
 
-    def run_dispatch(self) -> None:
-        self.delivery.run()
-        # Channels whose oldest unacked delivery changed get their consumer-timeout
-        # deadline moved.
+    def dispatch(self) -> None:
+        """Reconcile every changed queue (deliver, expire, enforce limits), then
+        move the consumer-timeout deadline of channels whose oldest delivery changed."""
+        self.dispatcher.run()
         for channel in self._ack_watch:
             if channel.consumer_timeout is not None and not channel.closed:
-                self.timers.schedule(("ack-timeout", channel), channel.ack_deadline())
+                self.timers.schedule((Timer.ACK_TIMEOUT, channel), channel.ack_deadline())
         self._ack_watch.clear()
-
-    def hold_delayed(self, exchange, message, when: float, vhost: VirtualHost) -> None:
-        """Keep a delayed message until ``when``, then route it (x-delayed-message)."""
-        stored_id = self.journal.delayed_put(vhost.name, exchange, message, when)
-        self.timers.schedule(("delayed", (exchange, message, vhost, stored_id)), when)
 
     # ---- the store --------------------------------------------------------------
     def hold(self, session: Session) -> None:
@@ -269,7 +230,7 @@ class Broker:
 
     def committed(self, commit: Commit) -> list[Session]:
         """A batch is on disk: keep its promises; returns the sessions to resume."""
-        self._tick()
+        self.tick()
         self.journal.written_up_to(commit.number)
         for channel, seq in commit.confirms:
             if not channel.closed and channel.confirms is not None:
@@ -280,18 +241,21 @@ class Broker:
                 session.send_method(number, reply)
         released = [s for s in dict.fromkeys(commit.held) if s in self.held]
         self.held.difference_update(released)
+        self.dispatch()
         return [s for s in released if s in self.sessions]
 
-    def page_read(self, queue: Queue, generation: int, records: list) -> None:
+    def page_read(self, queue: Queue, generation: int, records: list[MessageRecord]) -> None:
         """Paged messages of ``queue`` came back from the store."""
-        self._tick()
+        self.tick()
         offset = self.journal.wall_offset()
-        queue.page_in(generation, [entry_from_record(r, offset) for r in records])
-        self.dispatch(queue)
+        entries = entries_from_records(records, offset, self.journal)
+        next_seq = records[-1].seq + 1 if records else 0
+        queue.page_in(generation, len(records), next_seq, entries)
+        self.queue_changed(queue)
 
     def confirm(self, channel: ChannelModel, seq: int, ok: bool = True) -> None:
         assert channel.confirms is not None
-        channel.confirms.settle(seq, ok)
+        channel.confirms.resolve(seq, ok)
         self._confirming.add(channel)
 
     # ---- removal ----------------------------------------------------------------
@@ -301,8 +265,8 @@ class Broker:
         for consumer in list(queue.consumers):
             self.cancel_consumer(consumer, notify=True)
         vhost.delete_queue(queue)
-        self.timers.cancel(("expire", queue))
-        self.timers.cancel(("unused", queue))
+        self.timers.cancel((Timer.HEAD_EXPIRY, queue))
+        self.timers.cancel((Timer.QUEUE_UNUSED, queue))
         return count
 
     def cancel_consumer(self, consumer: Consumer, notify: bool = False) -> None:
@@ -319,24 +283,23 @@ class Broker:
         if queue.deleted:
             return
         if not queue.consumers:
-            self.delivery.touch(queue)
+            self.dispatcher.touch(queue)
         if queue.auto_delete and queue.had_consumers and not queue.consumers:
             self.delete_queue(self.vhosts[queue.vhost], queue)
         elif queue.single_active:
-            self.dispatch(queue)  # the next consumer becomes the active one
+            self.queue_changed(queue)  # the next consumer becomes the active one
 
     def _close_channel(self, channel: ChannelModel) -> None:
         channel.closed = True
-        if channel.reply_name is not None:
-            self.reply_channels.pop(channel.reply_name, None)
+        self.reply_to.channel_closed(channel)
         self._confirming.discard(channel)
-        self.timers.cancel(("ack-timeout", channel))
+        self.timers.cancel((Timer.ACK_TIMEOUT, channel))
         consumers = list(channel.consumers.values())
         # Settlements of an uncommitted transaction are undone: those go back too.
-        pending = [u for a in channel.tx or () if a[0] == "settle" for _t, u in a[1]]
+        pending = channel.tx.held_deliveries() if channel.tx is not None else []
         # Unacked messages go back to their queues, in delivery order, redelivered.
         for unacked in sorted(pending, key=lambda u: u.entry.seq) + channel.settle_all():
-            self.delivery.requeue(unacked.queue, unacked.entry)
+            self.dispatcher.requeue(unacked.queue, unacked.entry)
         for consumer in consumers:
             self.cancel_consumer(consumer)
 

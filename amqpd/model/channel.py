@@ -7,7 +7,10 @@ from dataclasses import dataclass, field
 from pamqp import commands
 
 from amqpd.model.confirms import Confirms
+from amqpd.model.message import Message
 from amqpd.model.queue import Entry, Queue
+from amqpd.model.session import Session
+from amqpd.model.transactions import Transaction
 from amqpd.wire.codec import ContentHeader, unchecked
 
 
@@ -33,7 +36,7 @@ class Unacked:
 
 
 class ChannelModel:
-    def __init__(self, session, number: int, consumer_timeout: float | None = None) -> None:
+    def __init__(self, session: Session, number: int, consumer_timeout: int | None = None) -> None:
         self.session = session
         self.number = number
         self._next_tag = 1
@@ -42,9 +45,9 @@ class ChannelModel:
         self.prefetch = 0  # basic.qos global=false: the limit each new consumer gets
         self.global_prefetch = 0  # basic.qos global=true: shared by the channel
         self.confirms: Confirms | None = None
-        self.tx: list | None = None  # in tx mode: publishes and settlements awaiting commit
+        self.tx: Transaction | None = None  # in tx mode: what waits for tx.commit
         self.last_queue: str | None = None  # what an empty queue name stands for
-        self.consumer_timeout = consumer_timeout  # seconds, None: never
+        self.consumer_timeout = consumer_timeout  # ms, None: never
         self.reply_consumer: str | None = None  # direct reply-to consumer tag
         self.reply_name: str | None = None  # the pseudo-queue name replies go to
         self.closed = False
@@ -125,8 +128,8 @@ class ChannelModel:
             return None
         oldest = next(iter(self.unacked.values()))
         timeout = oldest.queue.consumer_timeout
-        seconds = timeout / 1000 if timeout is not None else self.consumer_timeout
-        return oldest.delivered_at + seconds
+        millis = timeout if timeout is not None else self.consumer_timeout
+        return oldest.delivered_at + millis / 1000
 
     def settle(self, tag: int, multiple: bool) -> list[tuple[int, Unacked]] | None:
         """Take deliveries off the unacked list; None if ``tag`` is unknown."""
@@ -162,7 +165,7 @@ class ChannelModel:
         return unacked
 
 
-def with_delivery_count(message, count: int) -> ContentHeader:
+def with_delivery_count(message: Message, count: int) -> ContentHeader:
     """The header of a quorum-queue delivery, reporting how often it came back."""
     props = dict(message.props)
     headers = dict(props.get("headers") or {})

@@ -1,35 +1,41 @@
 """One function per AMQP method the broker serves, and the table that finds it.
 
-Each takes (broker, session state, channel, command) and returns the reply
-method, or None when the reply (if any) was sent another way. The broker
+Each takes (broker context, session state, channel, command) and returns the
+reply method, or None when the reply (if any) was sent another way. The broker
 suppresses replies for nowait commands.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
 
 from pamqp import commands
+from pamqp.base import Frame as Method
 
 from amqpd.errors import AMQPConnectionError, ChannelError, ReplyCode
 from amqpd.model import names, publish
-from amqpd.model.channel import ChannelModel, Consumer
+from amqpd.model.channel import ChannelModel, Consumer, Unacked
 from amqpd.model.confirms import Confirms
+from amqpd.model.context import BrokerContext, SessionState
 from amqpd.model.errors import WaitForStore
-from amqpd.model.queue import PAGE_WINDOW
+from amqpd.model.exchange import default_exchange_refused
+from amqpd.model.queue import PAGE_WINDOW, Queue
 from amqpd.model.queue_args import check_consumer
-from amqpd.model.vhost import default_exchange_refused
+from amqpd.model.reply_to import REPLY_TO, is_reply_queue
+from amqpd.model.transactions import HeldPublish, HeldSettlement, Transaction
 from amqpd.wire.assembler import Command
 from amqpd.wire.codec import unchecked
 
-if TYPE_CHECKING:
-    from amqpd.model.broker import Broker, SessionState
+Reply = Method | None
+Handler = Callable[[BrokerContext, SessionState, ChannelModel, Command], Reply]
 
 
 # ---- exchange class --------------------------------------------------------------
 
 
-def exchange_declare(broker: Broker, state: SessionState, channel, command: Command):
+def exchange_declare(
+    ctx: BrokerContext, state: SessionState, channel: ChannelModel, command: Command
+) -> Reply:
     m = command.method
     state.vhost.declare_exchange(
         m.exchange,
@@ -43,13 +49,17 @@ def exchange_declare(broker: Broker, state: SessionState, channel, command: Comm
     return commands.Exchange.DeclareOk()
 
 
-def exchange_delete(broker: Broker, state: SessionState, channel, command: Command):
+def exchange_delete(
+    ctx: BrokerContext, state: SessionState, channel: ChannelModel, command: Command
+) -> Reply:
     m = command.method
     state.vhost.delete_exchange(m.exchange, m.if_unused)
     return commands.Exchange.DeleteOk()
 
 
-def exchange_bind(broker: Broker, state: SessionState, channel, command: Command):
+def exchange_bind(
+    ctx: BrokerContext, state: SessionState, channel: ChannelModel, command: Command
+) -> Reply:
     m = command.method
     vhost = state.vhost
     source = vhost.exchange(m.source)  # a missing source is reported first
@@ -57,7 +67,9 @@ def exchange_bind(broker: Broker, state: SessionState, channel, command: Command
     return commands.Exchange.BindOk()
 
 
-def exchange_unbind(broker: Broker, state: SessionState, channel, command: Command):
+def exchange_unbind(
+    ctx: BrokerContext, state: SessionState, channel: ChannelModel, command: Command
+) -> Reply:
     m = command.method
     vhost = state.vhost
     if "" in (m.source, m.destination):
@@ -72,10 +84,12 @@ def exchange_unbind(broker: Broker, state: SessionState, channel, command: Comma
 # ---- queue class -----------------------------------------------------------------
 
 
-def queue_declare(broker: Broker, state: SessionState, channel, command: Command):
+def queue_declare(
+    ctx: BrokerContext, state: SessionState, channel: ChannelModel, command: Command
+) -> Reply:
     m = command.method
-    if m.queue == publish.REPLY_TO or m.queue.startswith(publish.REPLY_PREFIX):
-        return _declare_reply_to(broker, state, m)
+    if is_reply_queue(m.queue):
+        return ctx.reply_to.declare(m.queue, state.vhost.name)
     queue = state.vhost.declare_queue(
         m.queue,
         owner=state.session,
@@ -86,22 +100,13 @@ def queue_declare(broker: Broker, state: SessionState, channel, command: Command
         arguments=m.arguments or {},
     )
     channel.last_queue = queue.name
-    broker.delivery.touch(queue)
+    ctx.dispatcher.touch(queue)
     return unchecked(
         commands.Queue.DeclareOk,
         queue=queue.name,
         message_count=queue.message_count,
         consumer_count=len(queue.consumers),
     )
-
-
-def _declare_reply_to(broker: Broker, state: SessionState, m):
-    """The direct reply-to pseudo-queue: always there, or a live reply name."""
-    if m.queue != publish.REPLY_TO and m.queue not in broker.reply_channels:
-        raise ChannelError(
-            ReplyCode.NOT_FOUND, f"no queue '{m.queue}' in vhost '{state.vhost.name}'"
-        )
-    return unchecked(commands.Queue.DeclareOk, queue=m.queue, message_count=0, consumer_count=1)
 
 
 def _queue_name(channel: ChannelModel, name: str) -> str:
@@ -113,7 +118,7 @@ def _queue_name(channel: ChannelModel, name: str) -> str:
     return channel.last_queue
 
 
-def _owned_queue(state: SessionState, channel: ChannelModel, name: str):
+def _owned_queue(state: SessionState, channel: ChannelModel, name: str) -> Queue:
     queue = state.vhost.queue(_queue_name(channel, name))
     state.vhost.check_exclusive(queue, state.session)
     return queue
@@ -124,7 +129,9 @@ def _binding_key(channel: ChannelModel, queue: str, key: str) -> str:
     return channel.last_queue if not queue and not key and channel.last_queue else key
 
 
-def queue_bind(broker: Broker, state: SessionState, channel, command: Command):
+def queue_bind(
+    ctx: BrokerContext, state: SessionState, channel: ChannelModel, command: Command
+) -> Reply:
     m = command.method
     exchange = state.vhost.exchange(m.exchange)  # a missing exchange is reported first
     queue = _owned_queue(state, channel, m.queue)
@@ -133,7 +140,9 @@ def queue_bind(broker: Broker, state: SessionState, channel, command: Command):
     return commands.Queue.BindOk()
 
 
-def queue_unbind(broker: Broker, state: SessionState, channel, command: Command):
+def queue_unbind(
+    ctx: BrokerContext, state: SessionState, channel: ChannelModel, command: Command
+) -> Reply:
     m = command.method
     if m.exchange == "":
         raise default_exchange_refused()
@@ -147,14 +156,18 @@ def queue_unbind(broker: Broker, state: SessionState, channel, command: Command)
     return commands.Queue.UnbindOk()
 
 
-def queue_purge(broker: Broker, state: SessionState, channel, command: Command):
+def queue_purge(
+    ctx: BrokerContext, state: SessionState, channel: ChannelModel, command: Command
+) -> Reply:
     queue = _owned_queue(state, channel, command.method.queue)
     count, paged_from = queue.message_count, queue.paged_from  # None when nothing is paged
-    broker.journal.purged(queue, queue.purge(), paged_from)
+    ctx.journal.purged(queue, queue.purge(), paged_from)
     return commands.Queue.PurgeOk(message_count=count)
 
 
-def queue_delete(broker: Broker, state: SessionState, channel, command: Command):
+def queue_delete(
+    ctx: BrokerContext, state: SessionState, channel: ChannelModel, command: Command
+) -> Reply:
     m = command.method
     queue = state.vhost.queues.get(_queue_name(channel, m.queue))
     if queue is None:  # also the direct reply-to pseudo-queue
@@ -165,55 +178,72 @@ def queue_delete(broker: Broker, state: SessionState, channel, command: Command)
         raise ChannelError(ReplyCode.PRECONDITION_FAILED, f"{where} in use")
     if m.if_empty and queue.message_count:
         raise ChannelError(ReplyCode.PRECONDITION_FAILED, f"{where} not empty")
-    return commands.Queue.DeleteOk(message_count=broker.delete_queue(state.vhost, queue))
+    return commands.Queue.DeleteOk(message_count=ctx.delete_queue(state.vhost, queue))
 
 
 # ---- basic class: publishing -----------------------------------------------------
 
 
-def basic_publish(broker: Broker, state: SessionState, channel: ChannelModel, command: Command):
+def basic_publish(
+    ctx: BrokerContext, state: SessionState, channel: ChannelModel, command: Command
+) -> Reply:
     m = command.method
     if m.immediate:
         raise AMQPConnectionError(ReplyCode.NOT_IMPLEMENTED, "immediate=true")
     assert command.header is not None
     exchange, message = publish.check_and_build(
-        broker, state, channel, m, command.header, command.body
+        ctx, state, channel, m, command.header, command.body
     )
     if channel.tx is not None:
-        publish.deliver_replies_now(broker, exchange, message)
-        channel.tx.append(("publish", exchange, message, m.mandatory))
+        publish.deliver_replies_now(ctx, exchange, message)
+        channel.tx.actions.append(HeldPublish(exchange, message, m.mandatory))
         return None
     seq = channel.confirms.publish() if channel.confirms is not None else None
-    mark = broker.journal.mark()
-    accepted = publish.route_and_enqueue(broker, state, channel, exchange, message, m.mandatory)
+    mark = ctx.journal.mark()
+    accepted = publish.route_and_enqueue(ctx, state, channel, exchange, message, m.mandatory)
     if seq is not None:
-        if accepted and broker.journal.durable_since(mark):
-            broker.journal.after_commit_confirm(channel, seq)  # confirmed once on disk
+        if accepted and ctx.journal.durable_since(mark):
+            ctx.journal.after_commit_confirm(channel, seq)  # confirmed once on disk
         else:
-            broker.confirm(channel, seq, accepted)
+            ctx.confirm(channel, seq, accepted)
     return None
 
 
 # ---- basic class: consuming ------------------------------------------------------
 
 
-def basic_consume(broker: Broker, state: SessionState, channel: ChannelModel, command: Command):
+def basic_consume(
+    ctx: BrokerContext, state: SessionState, channel: ChannelModel, command: Command
+) -> Reply:
     m = command.method
-    if m.queue == publish.REPLY_TO:
-        return _consume_replies(broker, channel, m)
+    if m.queue == REPLY_TO:
+        return ctx.reply_to.consume(channel, m.consumer_tag, m.no_ack)
     queue = _owned_queue(state, channel, m.queue)
     tag = m.consumer_tag or names.consumer_tag()
     if tag in channel.consumers:
         raise AMQPConnectionError(ReplyCode.NOT_ALLOWED, f"attempt to reuse consumer tag '{tag}'")
     arguments = m.arguments or {}
+    _check_consumer(queue, channel, m.exclusive, arguments)
+    priority = arguments.get("x-priority", 0)
+    exclusive = m.exclusive and not queue.is_quorum
+    consumer = Consumer(
+        tag, queue, channel, m.no_ack, exclusive, channel.prefetch, dict(arguments), priority
+    )
+    channel.consumers[tag] = consumer
+    queue.add_consumer(consumer)
+    ctx.dispatcher.schedule_queue_expiry(queue)
+    ctx.queue_changed(queue)
+    return commands.Basic.ConsumeOk(consumer_tag=tag)
+
+
+def _check_consumer(queue: Queue, channel: ChannelModel, exclusive: bool, arguments: dict) -> None:
     problem = check_consumer(queue.name, queue.vhost, queue.type, arguments)
     if problem is not None:
         raise problem
-    priority = arguments.get("x-priority", 0)
     # Quorum queues in 3.10 do not enforce consumer exclusivity at all.
     exclusive_use = not queue.is_quorum and (
         queue.exclusive_consumer is not None
-        or (m.exclusive and (queue.consumers or queue.single_active))
+        or (exclusive and (queue.consumers or queue.single_active))
     )
     if exclusive_use:
         raise ChannelError(
@@ -225,61 +255,45 @@ def basic_consume(broker: Broker, state: SessionState, channel: ChannelModel, co
             ReplyCode.NOT_IMPLEMENTED,
             f"queue '{queue.name}' in vhost '{queue.vhost}' does not support global qos",
         )
-    exclusive = m.exclusive and not queue.is_quorum
-    consumer = Consumer(
-        tag, queue, channel, m.no_ack, exclusive, channel.prefetch, dict(arguments), priority
-    )
-    channel.consumers[tag] = consumer
-    queue.add_consumer(consumer)
-    broker.delivery.schedule_queue_expiry(queue)
-    broker.dispatch(queue)
-    return commands.Basic.ConsumeOk(consumer_tag=tag)
 
 
-def _consume_replies(broker: Broker, channel: ChannelModel, m):
-    if not m.no_ack:
-        raise ChannelError(ReplyCode.PRECONDITION_FAILED, "reply consumer cannot acknowledge")
-    if channel.reply_consumer is not None:
-        raise ChannelError(ReplyCode.PRECONDITION_FAILED, "reply consumer already set")
-    channel.reply_consumer = m.consumer_tag or names.consumer_tag()
-    channel.reply_name = publish.reply_name()
-    broker.reply_channels[channel.reply_name] = channel
-    return commands.Basic.ConsumeOk(consumer_tag=channel.reply_consumer)
-
-
-def basic_cancel(broker: Broker, state: SessionState, channel: ChannelModel, command: Command):
+def basic_cancel(
+    ctx: BrokerContext, state: SessionState, channel: ChannelModel, command: Command
+) -> Reply:
     tag = command.method.consumer_tag
-    if tag and tag == channel.reply_consumer:
-        broker.reply_channels.pop(channel.reply_name, None)
-        channel.reply_consumer = channel.reply_name = None
+    ctx.reply_to.cancel(channel, tag)
     consumer = channel.consumers.get(tag)
     if consumer is not None:
-        broker.cancel_consumer(consumer)
+        ctx.cancel_consumer(consumer)
     return commands.Basic.CancelOk(consumer_tag=tag)
 
 
-def basic_get(broker: Broker, state: SessionState, channel: ChannelModel, command: Command):
+def basic_get(
+    ctx: BrokerContext, state: SessionState, channel: ChannelModel, command: Command
+) -> Reply:
     m = command.method
     queue = _owned_queue(state, channel, m.queue)
-    delivery = broker.delivery
-    delivery.touch(queue)
-    delivery.expire_head(queue, strict=True)
+    dispatcher = ctx.dispatcher
+    dispatcher.touch(queue)
+    dispatcher.expire_head(queue, strict=True)
     entry = queue.pop()
     if entry is None:
         if queue.paged:  # the next messages are in the store: answer once read back
             if not queue.paging_in:
-                broker.journal.request_page(queue, PAGE_WINDOW)
+                ctx.journal.request_page(queue, PAGE_WINDOW)
             raise WaitForStore()
         return unchecked(commands.Basic.GetEmpty)
-    delivery.expire_head(queue, strict=True)  # message_count is what is left after it
-    channel.get(queue, entry, m.no_ack, broker.now)
+    dispatcher.expire_head(queue, strict=True)  # message_count is what is left after it
+    channel.get(queue, entry, m.no_ack, ctx.now)
     if entry.stored:
-        broker.journal.delivered(queue, entry, m.no_ack)
-    broker.dispatch(queue)
+        ctx.journal.delivered(queue, entry, m.no_ack)
+    ctx.queue_changed(queue)
     return None
 
 
-def basic_qos(broker: Broker, state: SessionState, channel: ChannelModel, command: Command):
+def basic_qos(
+    ctx: BrokerContext, state: SessionState, channel: ChannelModel, command: Command
+) -> Reply:
     m = command.method
     if m.prefetch_size:
         raise AMQPConnectionError(
@@ -291,88 +305,107 @@ def basic_qos(broker: Broker, state: SessionState, channel: ChannelModel, comman
         # RabbitMQ 3.10: a per-consumer limit also clears the channel-wide one.
         channel.prefetch = m.prefetch_count
         channel.global_prefetch = 0
-    _dispatch_consumed(broker, channel, set())
+    _dispatch_consumed(ctx, channel, set())
     return commands.Basic.QosOk()
 
 
 # ---- basic class: settling -------------------------------------------------------
 
 
-def basic_ack(broker: Broker, state: SessionState, channel: ChannelModel, command: Command):
+def basic_ack(
+    ctx: BrokerContext, state: SessionState, channel: ChannelModel, command: Command
+) -> Reply:
     m = command.method
-    _settle(broker, channel, m.delivery_tag, m.multiple, requeue=None)
+    _settle(ctx, channel, m.delivery_tag, m.multiple, requeue=None)
     return None
 
 
-def basic_nack(broker: Broker, state: SessionState, channel: ChannelModel, command: Command):
+def basic_nack(
+    ctx: BrokerContext, state: SessionState, channel: ChannelModel, command: Command
+) -> Reply:
     m = command.method
-    _settle(broker, channel, m.delivery_tag, m.multiple, requeue=m.requeue)
+    _settle(ctx, channel, m.delivery_tag, m.multiple, requeue=m.requeue)
     return None
 
 
-def basic_reject(broker: Broker, state: SessionState, channel: ChannelModel, command: Command):
+def basic_reject(
+    ctx: BrokerContext, state: SessionState, channel: ChannelModel, command: Command
+) -> Reply:
     m = command.method
-    _settle(broker, channel, m.delivery_tag, False, requeue=m.requeue)
+    _settle(ctx, channel, m.delivery_tag, False, requeue=m.requeue)
     return None
 
 
-def _settle(broker: Broker, channel: ChannelModel, tag: int, multiple: bool, requeue):
+def _settle(
+    ctx: BrokerContext, channel: ChannelModel, tag: int, multiple: bool, requeue: bool | None
+) -> None:
     """requeue: None for an ack, True to requeue, False to reject (dead-letter)."""
     settled = channel.settle(tag, multiple)
     if settled is None:
         raise ChannelError(ReplyCode.PRECONDITION_FAILED, f"unknown delivery tag {tag}")
     if channel.tx is not None:
-        channel.tx.append(("settle", settled, requeue))
+        channel.tx.actions.append(HeldSettlement(settled, requeue))
         return
-    _apply_settlement(broker, channel, settled, requeue)
+    _apply_settlement(ctx, channel, settled, requeue)
 
 
-def _apply_settlement(broker: Broker, channel: ChannelModel, settled, requeue: bool):
+def _apply_settlement(
+    ctx: BrokerContext,
+    channel: ChannelModel,
+    settled: list[tuple[int, Unacked]],
+    requeue: bool | None,
+) -> None:
     queues = set()
     rejected: dict = {}
     for _tag, unacked in settled:
         queue = unacked.queue
         queues.add(queue)
         if requeue:
-            broker.delivery.requeue(queue, unacked.entry)
+            ctx.dispatcher.requeue(queue, unacked.entry)
         elif requeue is None:
-            broker.journal.remove(queue, unacked.entry)  # acknowledged
+            ctx.journal.remove(queue, unacked.entry)  # acknowledged
         else:
             rejected.setdefault(queue, []).append(unacked.entry)
     for queue, entries in rejected.items():
         if not queue.deleted:
-            broker.delivery.dead_letter(queue, entries, "rejected")
-    _dispatch_consumed(broker, channel, queues)
+            ctx.dispatcher.dead_letter(queue, entries, "rejected")
+    _dispatch_consumed(ctx, channel, queues)
 
 
-def _dispatch_consumed(broker: Broker, channel: ChannelModel, queues: set):
+def _dispatch_consumed(ctx: BrokerContext, channel: ChannelModel, queues: set[Queue]) -> None:
     """Freed prefetch capacity (or requeued messages) may let more go out; a
     channel-wide limit frees every queue this channel consumes from."""
     queues.update(consumer.queue for consumer in channel.consumers.values())
     for queue in queues:
-        broker.dispatch(queue)
+        ctx.queue_changed(queue)
 
 
-def basic_recover(broker: Broker, state: SessionState, channel: ChannelModel, command: Command):
+def basic_recover(
+    ctx: BrokerContext, state: SessionState, channel: ChannelModel, command: Command
+) -> Reply:
     if not command.method.requeue:
         raise AMQPConnectionError(ReplyCode.NOT_IMPLEMENTED, "requeue=false")
     queues = set()
     for unacked in channel.settle_all():
-        broker.delivery.requeue(unacked.queue, unacked.entry)
+        ctx.dispatcher.requeue(unacked.queue, unacked.entry)
         queues.add(unacked.queue)
-    _dispatch_consumed(broker, channel, queues)
+    _dispatch_consumed(ctx, channel, queues)
     return commands.Basic.RecoverOk()
 
 
-def basic_recover_async(broker: Broker, state, channel: ChannelModel, command: Command):
-    basic_recover(broker, state, channel, command)
+def basic_recover_async(
+    ctx: BrokerContext, state: SessionState, channel: ChannelModel, command: Command
+) -> Reply:
+    basic_recover(ctx, state, channel, command)
     return None
 
 
 # ---- confirm and tx --------------------------------------------------------------
 
 
-def confirm_select(broker: Broker, state: SessionState, channel: ChannelModel, command: Command):
+def confirm_select(
+    ctx: BrokerContext, state: SessionState, channel: ChannelModel, command: Command
+) -> Reply:
     if channel.tx is not None:
         raise ChannelError(ReplyCode.PRECONDITION_FAILED, "cannot switch from tx to confirm mode")
     if channel.confirms is None:
@@ -380,54 +413,54 @@ def confirm_select(broker: Broker, state: SessionState, channel: ChannelModel, c
     return commands.Confirm.SelectOk()
 
 
-def tx_select(broker: Broker, state: SessionState, channel: ChannelModel, command: Command):
+def tx_select(
+    ctx: BrokerContext, state: SessionState, channel: ChannelModel, command: Command
+) -> Reply:
     if channel.confirms is not None:
         raise ChannelError(ReplyCode.PRECONDITION_FAILED, "cannot switch from confirm to tx mode")
     if channel.tx is None:
-        channel.tx = []
+        channel.tx = Transaction()
     return commands.Tx.SelectOk()
 
 
-def tx_commit(broker: Broker, state: SessionState, channel: ChannelModel, command: Command):
-    pending = _transaction(channel)
-    channel.tx = []
+def tx_commit(
+    ctx: BrokerContext, state: SessionState, channel: ChannelModel, command: Command
+) -> Reply:
     complete = True
-    for action in pending:
-        if action[0] == "publish":
-            _kind, exchange, message, mandatory = action
-            if exchange.name == "" or state.vhost.exchanges.get(exchange.name) is exchange:
-                complete = (
-                    publish.route_and_enqueue(
-                        broker, state, channel, exchange, message, mandatory, replies_sent=True
-                    )
-                    and complete
-                )
-        else:
-            _kind, settled, requeue = action
-            _apply_settlement(broker, channel, settled, requeue)
+    for action in _transaction(channel).take():
+        if isinstance(action, HeldSettlement):
+            _apply_settlement(ctx, channel, action.settled, action.requeue)
+            continue
+        exchange = action.exchange
+        if exchange.name == "" or state.vhost.exchanges.get(exchange.name) is exchange:
+            routed = publish.route_and_enqueue(
+                ctx, state, channel, exchange, action.message, action.mandatory,
+                replies_sent=True,
+            )  # fmt: skip
+            complete = routed and complete
     if not complete:
         raise ChannelError(ReplyCode.PRECONDITION_FAILED, "partial tx completion")
     return commands.Tx.CommitOk()
 
 
-def tx_rollback(broker: Broker, state: SessionState, channel: ChannelModel, command: Command):
-    pending = _transaction(channel)
-    channel.tx = []
+def tx_rollback(
+    ctx: BrokerContext, state: SessionState, channel: ChannelModel, command: Command
+) -> Reply:
     # Publishes are dropped; settled deliveries become unacked again.
-    for action in pending:
-        if action[0] == "settle":
-            for tag, unacked in action[1]:
+    for action in _transaction(channel).take():
+        if isinstance(action, HeldSettlement):
+            for tag, unacked in action.settled:
                 channel.restore(tag, unacked)
     return commands.Tx.RollbackOk()
 
 
-def _transaction(channel: ChannelModel) -> list:
+def _transaction(channel: ChannelModel) -> Transaction:
     if channel.tx is None:
         raise ChannelError(ReplyCode.PRECONDITION_FAILED, "channel is not transactional")
     return channel.tx
 
 
-TABLE = {
+TABLE: dict[type[Method], Handler] = {
     commands.Exchange.Declare: exchange_declare,
     commands.Exchange.Delete: exchange_delete,
     commands.Exchange.Bind: exchange_bind,
@@ -452,13 +485,3 @@ TABLE = {
     commands.Tx.Commit: tx_commit,
     commands.Tx.Rollback: tx_rollback,
 }
-
-
-def release_delayed(broker: Broker, held) -> None:
-    """A delayed message's time has come: route it through its exchange now."""
-    exchange, message, vhost, stored_id = held
-    broker.journal.delayed_remove(stored_id)
-    if vhost.exchanges.get(exchange.name) is not exchange:
-        return  # the exchange was deleted meanwhile
-    for queue in vhost.route(exchange, message, publish.routing_keys(message)):
-        broker.delivery.enqueue(queue, message)

@@ -19,23 +19,44 @@ Queue.enqueue), and delayed persistent messages of durable delayed exchanges.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from amqpd.model.message import Message
+from pamqp.base import Frame as Method
+
+from amqpd.errors import AMQPError
+from amqpd.model.exchange import Exchange
+from amqpd.model.message import Message, read_routing_properties
 from amqpd.model.queue import Entry, Queue
+from amqpd.model.session import Session
 from amqpd.store import (
     Batch,
     BindingRecord,
     DelayedRecord,
     ExchangeRecord,
+    MessageKey,
     MessageRecord,
+    Op,
     QueueRecord,
 )
 from amqpd.wire.codec import ContentHeader
-from amqpd.wire.fieldtable import encode_table, typed_table
+from amqpd.wire.fieldtable import TableError, encode_table, typed_table
+
+log = logging.getLogger("amqpd.store")
 
 BASIC_CLASS = 60
+
+
+@dataclass(frozen=True, slots=True)
+class PageRequest:
+    """Read ``limit`` of ``queue``'s paged messages from ``from_seq`` on; the
+    answer is stale if the queue's page generation moved (a purge) meanwhile."""
+
+    queue: Queue
+    generation: int
+    from_seq: int
+    limit: int
 
 
 @dataclass
@@ -44,14 +65,17 @@ class Commit:
 
     batch: Batch
     number: int = 0  # batches are numbered as they are taken, and written in that order
-    confirms: list = field(default_factory=list)  # (channel, seq)
-    replies: list = field(default_factory=list)  # (session, channel number, method)
-    held: list = field(default_factory=list)  # sessions to resume
-    pages: list = field(default_factory=list)  # (queue, generation, from seq, limit)
+    confirms: list[tuple[object, int]] = field(default_factory=list)  # (ChannelModel, seq)
+    # (session, channel number, reply method)
+    replies: list[tuple[Session, int, Method]] = field(default_factory=list)
+    held: list[Session] = field(default_factory=list)  # sessions to resume
+    pages: list[PageRequest] = field(default_factory=list)
 
 
 class Journal:
-    def __init__(self, enabled: bool = False, wall_offset: Callable[[], float] = lambda: 0.0):
+    def __init__(
+        self, enabled: bool = False, wall_offset: Callable[[], float] = lambda: 0.0
+    ) -> None:
         self.enabled = enabled
         self.wall_offset = wall_offset  # wall clock minus the model's clock
         self._commit = Commit(Batch())
@@ -81,7 +105,7 @@ class Journal:
     def written_up_to(self, number: int) -> None:
         self.written = max(self.written, number)
 
-    def wait_for(self, entity) -> None:
+    def wait_for(self, entity: Exchange | Queue) -> None:
         """A reply about ``entity`` (declared, perhaps by another session) must not
         go out before the entity is on disk."""
         if self.enabled and entity.store_batch > self.written:
@@ -93,19 +117,22 @@ class Journal:
     def durable_since(self, mark: int) -> bool:
         return self.durable_ops != mark
 
-    def after_commit_confirm(self, channel, seq: int) -> None:
+    def after_commit_confirm(self, channel: object, seq: int) -> None:
+        """Confirm publish ``seq`` of ``channel`` (a ChannelModel) once this batch is written."""
         self._commit.confirms.append((channel, seq))
 
-    def after_commit_reply(self, session, number: int, method) -> None:
+    def after_commit_reply(self, session: Session, number: int, method: Method) -> None:
         self._commit.replies.append((session, number, method))
 
-    def hold_until_commit(self, session) -> None:
+    def hold_until_commit(self, session: Session) -> None:
         self._commit.held.append(session)
 
     def request_page(self, queue: Queue, limit: int) -> None:
         """Read the next ``limit`` paged messages of ``queue`` after this batch."""
         queue.paging_in = True
-        self._commit.pages.append((queue, queue.page_generation, queue.paged_from, limit))
+        self._commit.pages.append(
+            PageRequest(queue, queue.page_generation, queue.paged_from, limit)
+        )
 
     def _durable(self) -> Batch:
         self.durable_ops += 1
@@ -114,33 +141,33 @@ class Journal:
         return batch
 
     # ---- entities ---------------------------------------------------------------
-    def exchange_declared(self, vhost: str, exchange) -> None:
+    # Each records its operation before touching anything, so an entity whose
+    # record cannot be made is refused before the model or the batch change.
+    def exchange_declared(self, vhost: str, exchange: Exchange) -> None:
         if self.enabled and exchange.durable:
-            self._durable().entities.append(("exchange+", exchange_record(vhost, exchange)))
+            record = exchange_record(vhost, exchange)
+            self._durable().entities.append((Op.EXCHANGE_PUT, record))
             exchange.store_batch = self.taken + 1
 
-    def exchange_deleted(self, vhost: str, exchange) -> None:
+    def exchange_deleted(self, vhost: str, exchange: Exchange) -> None:
         if self.enabled and exchange.durable:
             entities = self._durable().entities
-            entities.append(("exchange-", (vhost, exchange.name)))
+            entities.append((Op.EXCHANGE_DELETE, (vhost, exchange.name)))
             if exchange.delayed:  # the messages it holds die with it
-                entities.append(("delayed-exchange", (vhost, exchange.name)))
+                entities.append((Op.DELAYED_EXCHANGE_DELETE, (vhost, exchange.name)))
 
     def queue_declared(self, queue: Queue) -> None:
         if not (self.enabled and queue.durable and queue.exclusive_owner is None):
             return
-        queue.store_id = self.next_queue_id
+        arguments = encode_table(typed_table(queue.arguments))
+        record = QueueRecord(
+            self.next_queue_id, queue.vhost, queue.name, queue.auto_delete, arguments
+        )
         self.next_queue_id += 1
+        queue.store_id = record.id
         queue.store_batch = self.taken + 1
         queue.pageable = queue.can_page
-        record = QueueRecord(
-            queue.store_id,
-            queue.vhost,
-            queue.name,
-            queue.auto_delete,
-            encode_table(typed_table(queue.arguments)),
-        )
-        self._durable().entities.append(("queue+", record))
+        self._durable().entities.append((Op.QUEUE_PUT, record))
 
     def queue_deleted(self, queue: Queue) -> None:
         qid = queue.store_id
@@ -151,7 +178,7 @@ class Journal:
         for key in [key for key in batch.marks if key[0] == qid]:
             del batch.marks[key]
         batch.removes = {key for key in batch.removes if key[0] != qid}
-        batch.entities.append(("queue-", qid))
+        batch.entities.append((Op.QUEUE_DELETE, qid))
 
     def binding_changed(self, added: bool, vhost: str, source: str, dest: tuple[str, str],
                         key: str, frozen: tuple, arguments: dict) -> None:  # fmt: skip
@@ -163,7 +190,7 @@ class Journal:
             vhost, source, kind, name, key, encode_table(typed_table(arguments)),
             repr((kind, name, key, frozen)),
         )  # fmt: skip
-        self._durable().entities.append(("binding+" if added else "binding-", record))
+        self._durable().entities.append((Op.BINDING_PUT if added else Op.BINDING_DELETE, record))
 
     # ---- messages ---------------------------------------------------------------
     def put(self, queue: Queue, entry: Entry) -> None:
@@ -232,6 +259,8 @@ class Journal:
             self.pending_bytes -= entry.message.size
 
     def purged(self, queue: Queue, entries: list[Entry], paged_from: int | None) -> None:
+        """A queue was purged: ``entries`` were in memory, and (``paged_from``
+        not None) every message from that seq on was paged."""
         qid = queue.store_id
         if qid is None:
             return
@@ -239,7 +268,14 @@ class Journal:
             self.remove(queue, entry)
         if paged_from is not None:
             self._drop_puts(qid, paged_from)
-            self._commit.batch.entities.append(("purge", (qid, [], paged_from)))
+            self._commit.batch.entities.append((Op.PURGE_FROM, (qid, paged_from)))
+
+    def set_aside(self, key: MessageKey) -> None:
+        """A stored message could not be read back: keep it aside in the store."""
+        self._commit.batch.entities.append((Op.MESSAGE_SET_ASIDE, key))
+
+    def set_aside_delayed(self, delayed_id: int) -> None:
+        self._commit.batch.entities.append((Op.DELAYED_SET_ASIDE, delayed_id))
 
     def _drop_puts(self, qid: int, from_seq: int) -> None:
         """Forget the pending puts of a queue's messages from ``from_seq`` on."""
@@ -248,7 +284,9 @@ class Journal:
             self.pending_bytes -= len(puts.pop(key).body)
 
     # ---- delayed messages -------------------------------------------------------
-    def delayed_put(self, vhost: str, exchange, message: Message, due: float) -> int | None:
+    def delayed_put(
+        self, vhost: str, exchange: Exchange, message: Message, due: float
+    ) -> int | None:
         if not (self.enabled and exchange.durable and message.persistent):
             return None
         delayed_id = self.next_delayed_id
@@ -258,15 +296,15 @@ class Journal:
             message.routing_key, message.header.raw_properties, message.body,
             tuple(message.bcc),
         )  # fmt: skip
-        self._durable().entities.append(("delayed+", record))
+        self._durable().entities.append((Op.DELAYED_PUT, record))
         return delayed_id
 
     def delayed_remove(self, delayed_id: int | None) -> None:
         if delayed_id is not None:
-            self._commit.batch.entities.append(("delayed-", delayed_id))
+            self._commit.batch.entities.append((Op.DELAYED_DELETE, delayed_id))
 
 
-def exchange_record(vhost: str, exchange) -> ExchangeRecord:
+def exchange_record(vhost: str, exchange: Exchange) -> ExchangeRecord:
     return ExchangeRecord(
         vhost,
         exchange.name,
@@ -278,14 +316,31 @@ def exchange_record(vhost: str, exchange) -> ExchangeRecord:
 
 
 def message_from_record(record: MessageRecord | DelayedRecord) -> Message:
-    """A stored message as the model holds it again."""
-    from amqpd.model.publish import restore_properties  # avoids an import cycle
-
+    """A stored message as the model holds it again (AMQPError or TableError
+    if its properties cannot be read)."""
     header = ContentHeader(BASIC_CLASS, len(record.body), record.properties)
     message = Message(record.exchange, record.routing_key, header, record.body)
-    restore_properties(message)
+    read_routing_properties(message)
     message.bcc = list(record.bcc)
     return message
+
+
+def entries_from_records(
+    records: list[MessageRecord], wall_offset: float, journal: Journal
+) -> list[Entry]:
+    """Stored messages as queue entries; one that cannot be read is logged and
+    set aside in the store, and the rest are served."""
+    entries = []
+    for record in records:
+        try:
+            entries.append(entry_from_record(record, wall_offset))
+        except (AMQPError, TableError, ValueError) as err:
+            log.error(
+                "store: message %d of queue %d cannot be read (%s); set aside",
+                record.seq, record.queue, err,
+            )  # fmt: skip
+            journal.set_aside((record.queue, record.seq))
+    return entries
 
 
 def entry_from_record(record: MessageRecord, wall_offset: float) -> Entry:

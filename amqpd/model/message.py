@@ -1,11 +1,22 @@
-"""A published message, its properties kept raw until something reads them."""
+"""A published message, its properties kept raw until something reads them.
+
+Most messages are routed without decoding their properties at all; only the
+properties the broker acts on (expiration, priority, CC) are read, once, by
+``read_routing_properties``, both at publish and when a stored message comes back.
+"""
 
 from __future__ import annotations
 
-from amqpd.errors import AMQPConnectionError, ReplyCode
+from amqpd.errors import AMQPConnectionError, ChannelError, ReplyCode
+from amqpd.model.queue_args import MAX_TTL
 from amqpd.wire import properties as props_codec
 from amqpd.wire.codec import ContentHeader
+from amqpd.wire.erlang import tuple_p
 from amqpd.wire.fieldtable import Field, TableError, plain
+
+# Property flags of headers, priority, reply-to, expiration and user-id: a
+# message with none of them needs no property decoding (the common case).
+_ACTED_ON_FLAGS = 0x2B10
 
 
 class Message:
@@ -82,6 +93,68 @@ class Message:
         copy.cc, copy.bcc = self.cc, self.bcc
         copy._props = props
         return copy
+
+
+def needs_properties(raw: bytes) -> bool:
+    """Whether the broker has to decode these properties to act on them."""
+    return len(raw) >= 2 and bool(int.from_bytes(raw[:2], "big") & _ACTED_ON_FLAGS)
+
+
+def read_routing_properties(message: Message) -> None:
+    """Set a message's TTL, priority and CC keys from its properties.
+
+    Used for a message recovered from the store, which passed publish's checks
+    when it was published: an expiration that no longer parses is ignored.
+    """
+    if not needs_properties(message.header.raw_properties):
+        return
+    props = message.props
+    expiration = props_codec.text(props, "expiration")
+    if expiration is not None:
+        try:
+            message.ttl = parse_expiration(expiration)
+        except ChannelError:
+            message.ttl = None
+    message.priority = priority_of(props)
+    message.cc = string_keys(props_codec.headers(props).get("CC", ("V", None)))
+
+
+def priority_of(props: dict) -> int:
+    priority = props.get("priority")
+    return priority if isinstance(priority, int) else 0
+
+
+def string_keys(field: Field) -> list[str]:
+    """The routing keys of a CC or BCC header array (its non-strings are ignored)."""
+    kind, value = field
+    if kind != "A":
+        return []
+    return [item.decode("utf-8", "replace") for k, item in value if k == "S"]
+
+
+def parse_expiration(text: str) -> int:
+    """The per-message TTL in ms, parsed as RabbitMQ parses it (Erlang's
+    string:to_integer: optional sign, digits, nothing after)."""
+    digits_start = 1 if text[:1] in "+-" else 0
+    end = digits_start
+    while end < len(text) and text[end].isascii() and text[end].isdigit():
+        end += 1
+    prefix = "invalid expiration '" + text + "': "
+
+    def refuse(term: str) -> ChannelError:
+        return ChannelError(ReplyCode.PRECONDITION_FAILED, prefix + term)
+
+    if end == digits_start:
+        raise refuse("no_integer")
+    if end != len(text):
+        raise refuse('{leftover_string,"' + text[end:] + '"}')
+    value = int(text[:end])
+    column = len(prefix)
+    if value < 0:
+        raise refuse(tuple_p(column, "value_negative", value))
+    if value > MAX_TTL:
+        raise refuse(tuple_p(column, "value_too_large", value))
+    return value
 
 
 def decode_properties(raw: bytes) -> dict:

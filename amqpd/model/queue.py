@@ -21,9 +21,19 @@ from __future__ import annotations
 import heapq
 import itertools
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from amqpd.model.message import Message
+
+
+class Consumer(Protocol):
+    """What a queue needs of a consumer (channel.Consumer, defined above this module)."""
+
+    priority: int
+    exclusive: bool
+
 
 # Ready messages a paging queue keeps in memory, and the level below which it
 # reads the next batch back from the store.
@@ -129,7 +139,7 @@ class Queue:
         self.type = _str_arg(args, "x-queue-type") or "classic"
         self.delivery_limit = _int_arg(args, "x-delivery-limit")
         self.consumer_timeout = _int_arg(args, "x-consumer-timeout")
-        self.consumers: list = []  # in registration order
+        self.consumers: list[Consumer] = []  # in registration order
         self._groups: dict[int, deque] = {}  # x-priority -> consumers, next to serve on the left
         self.exclusive_consumer = None
         self.had_consumers = False
@@ -191,12 +201,13 @@ class Queue:
     def wants_page_in(self) -> bool:
         return bool(self.paged) and not self.paging_in and len(self._store) < PAGE_LOW
 
-    def page_in(self, generation: int, entries: list[Entry]) -> None:
-        """Paged messages read back from the store, oldest first."""
+    def page_in(self, generation: int, records: int, next_seq: int, entries: list[Entry]) -> None:
+        """Paged messages read back from the store, oldest first: ``records`` were
+        read, up to ``next_seq``, of which ``entries`` could be (the rest were set aside)."""
         if generation != self.page_generation or self.deleted:
             return
         self.paging_in = False
-        if not entries:  # the store holds none of them: nothing left to wait for
+        if not records:  # the store holds none of them: nothing left to wait for
             self.paged = self.paged_bytes = 0
             self.paged_from = None
             return
@@ -204,8 +215,8 @@ class Queue:
             self._store.push(entry)
             self.bytes += entry.message.size
             self.paged_bytes -= entry.message.size
-        self.paged = max(0, self.paged - len(entries))
-        self.paged_from = entries[-1].seq + 1 if self.paged else None
+        self.paged = max(0, self.paged - records)
+        self.paged_from = next_seq if self.paged else None
         if not self.paged:
             self.paged_bytes = 0
 
@@ -261,7 +272,7 @@ class Queue:
         return None if head is None else head.expires_at
 
     # ---- consumers ------------------------------------------------------------
-    def add_consumer(self, consumer) -> None:
+    def add_consumer(self, consumer: Consumer) -> None:
         self.consumers.append(consumer)
         self._groups.setdefault(consumer.priority, deque()).append(consumer)
         self._groups = dict(sorted(self._groups.items(), reverse=True))
@@ -269,7 +280,7 @@ class Queue:
         if consumer.exclusive:
             self.exclusive_consumer = consumer
 
-    def remove_consumer(self, consumer) -> None:
+    def remove_consumer(self, consumer: Consumer) -> None:
         if consumer not in self.consumers:
             return
         self.consumers.remove(consumer)
@@ -280,7 +291,7 @@ class Queue:
         if self.exclusive_consumer is consumer:
             self.exclusive_consumer = None
 
-    def next_consumer(self, can_take):
+    def next_consumer(self, can_take: Callable[[Consumer], bool]) -> Consumer | None:
         """The consumer the next message goes to, or None if none can take one."""
         if self.single_active:
             active = self.consumers[0] if self.consumers else None

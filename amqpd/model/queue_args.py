@@ -25,8 +25,10 @@ def _int_problem(value: object, letter: str | None) -> str | None:
     return None
 
 
-def _ranged(low_zero_ok: bool, high: int | None = None, high_term: str = "value_too_large"):
-    def check(value, letter, args):
+def _ranged(
+    low_zero_ok: bool, high: int | None = None, high_term: str = "value_too_large"
+) -> Check:
+    def check(value: object, letter: str | None, args: dict) -> str | None:
         problem = _int_problem(value, letter)
         if problem:
             return problem
@@ -51,7 +53,7 @@ def _text(value: object) -> str:
 
 
 def _enum(allowed: tuple[str, ...], invalid: Callable[[str], str]) -> Check:
-    def check(value, letter, args):
+    def check(value: object, letter: str | None, args: dict) -> str | None:
         if not _is_text(value):
             return f"{{unacceptable_type,{type_name(value, letter)}}}"
         return None if _text(value) in allowed else invalid(_text(value))
@@ -59,24 +61,24 @@ def _enum(allowed: tuple[str, ...], invalid: Callable[[str], str]) -> Check:
     return check
 
 
-def _dlrk(value, letter, args):
+def _dlrk(value: object, letter: str | None, args: dict) -> str | None:
     if not _is_text(value):
         return f"{{unacceptable_type,{type_name(value, letter)}}}"
     return None if "x-dead-letter-exchange" in args else "routing_key_but_no_dlx_defined"
 
 
-def _boolean(value, letter, args):
+def _boolean(value: object, letter: str | None, args: dict) -> str | None:
     return None if isinstance(value, bool) else f"{{unacceptable_type,{type_name(value, letter)}}}"
 
 
-def _version(value, letter, args):
+def _version(value: object, letter: str | None, args: dict) -> str | None:
     problem = _int_problem(value, letter)
     if problem:
         return problem
     return None if value in (1, 2) else f"\"unsupported queue version '{value}'\""
 
 
-def _any(value, letter, args):
+def _any(value: object, letter: str | None, args: dict) -> str | None:
     return None
 
 
@@ -136,26 +138,9 @@ def check_new_queue(
 ) -> ChannelError | None:
     where = f"for queue '{name}' in vhost '{vhost}'"
     types = getattr(arguments, "types", {})
-
-    def invalid(arg: str, reason: str) -> ChannelError:
-        return ChannelError(ReplyCode.PRECONDITION_FAILED, f"invalid arg '{arg}' {where}: {reason}")
-
-    dlx = arguments.get("x-dead-letter-exchange")
-    if dlx is not None and not _is_text(dlx):
-        return ChannelError(
-            ReplyCode.PRECONDITION_FAILED,
-            f"invalid type '{type_name(dlx, types.get('x-dead-letter-exchange'))}' for arg "
-            f"'x-dead-letter-exchange' in queue '{name}' in vhost '{vhost}'",
-        )
-    if "x-queue-type" in arguments:
-        value = arguments["x-queue-type"]
-        if not _is_text(value):
-            return invalid(
-                "x-queue-type",
-                f"{{unacceptable_type,{type_name(value, types.get('x-queue-type'))}}}",
-            )
-        if _text(value) not in QUEUE_TYPES:
-            return invalid("x-queue-type", f"\"unsupported queue type '{_text(value)}'\"")
+    problem = _check_type_arguments(name, vhost, arguments, types)
+    if problem is not None:
+        return problem
     kind = queue_type(arguments)
     if kind != "classic" and server_named:
         return ChannelError(
@@ -167,7 +152,7 @@ def check_new_queue(
         if arg in arguments and arg not in unsupported:
             reason = check(arguments[arg], types.get(arg), arguments)
             if reason:
-                return invalid(arg, reason)
+                return _invalid(arg, where, reason)
     for arg in arguments:
         if arg in unsupported:
             return ChannelError(
@@ -175,19 +160,53 @@ def check_new_queue(
                 f"invalid arg '{arg}' {where} of queue type {TYPE_MODULES[kind]}",
             )
     if kind == "quorum":
-        for bad, prop in (
-            (auto_delete, "auto-delete"),
-            (exclusive, "exclusive-owner"),
-            (not durable, "non-durable"),
-        ):
-            if bad:
-                return ChannelError(
-                    ReplyCode.PRECONDITION_FAILED, f"invalid property '{prop}' {where}"
-                )
+        return _check_quorum_properties(where, durable, exclusive, auto_delete)
     return None
 
 
-def check_consumer(queue_name: str, vhost: str, queue_kind: str, arguments: dict):
+def _invalid(arg: str, where: str, reason: str) -> ChannelError:
+    return ChannelError(ReplyCode.PRECONDITION_FAILED, f"invalid arg '{arg}' {where}: {reason}")
+
+
+def _check_type_arguments(
+    name: str, vhost: str, arguments: dict, types: dict
+) -> ChannelError | None:
+    """The two arguments RabbitMQ checks first: the dead-letter exchange's type, the queue type."""
+    dlx = arguments.get("x-dead-letter-exchange")
+    if dlx is not None and not _is_text(dlx):
+        return ChannelError(
+            ReplyCode.PRECONDITION_FAILED,
+            f"invalid type '{type_name(dlx, types.get('x-dead-letter-exchange'))}' for arg "
+            f"'x-dead-letter-exchange' in queue '{name}' in vhost '{vhost}'",
+        )
+    if "x-queue-type" not in arguments:
+        return None
+    where = f"for queue '{name}' in vhost '{vhost}'"
+    value = arguments["x-queue-type"]
+    if not _is_text(value):
+        reason = f"{{unacceptable_type,{type_name(value, types.get('x-queue-type'))}}}"
+        return _invalid("x-queue-type", where, reason)
+    if _text(value) not in QUEUE_TYPES:
+        return _invalid("x-queue-type", where, f"\"unsupported queue type '{_text(value)}'\"")
+    return None
+
+
+def _check_quorum_properties(
+    where: str, durable: bool, exclusive: bool, auto_delete: bool
+) -> ChannelError | None:
+    for bad, prop in (
+        (auto_delete, "auto-delete"),
+        (exclusive, "exclusive-owner"),
+        (not durable, "non-durable"),
+    ):
+        if bad:
+            return ChannelError(ReplyCode.PRECONDITION_FAILED, f"invalid property '{prop}' {where}")
+    return None
+
+
+def check_consumer(
+    queue_name: str, vhost: str, queue_kind: str, arguments: dict
+) -> ChannelError | None:
     """The ChannelError RabbitMQ gives for basic.consume arguments, or None."""
     types = getattr(arguments, "types", {})
     where = f"for queue '{queue_name}' in vhost '{vhost}'"

@@ -1,23 +1,37 @@
 """Deadlines of the broker model, keyed by what they are for.
 
+A key is ``(Timer kind, target)``: at most one deadline per kind and target.
 Scheduling a key again moves its deadline; the heap keeps stale entries and
 skips them when they surface (and is rebuilt when they pile up).
 """
 
 from __future__ import annotations
 
+import enum
 import heapq
 import itertools
 from collections.abc import Hashable
 
 
+class Timer(enum.Enum):
+    """What a deadline is for; the target is named with each."""
+
+    HEAD_EXPIRY = "head-expiry"  # a queue: its head message's TTL runs out
+    QUEUE_UNUSED = "queue-unused"  # a queue: x-expires, unused for its period
+    ACK_TIMEOUT = "ack-timeout"  # a channel: its oldest unacked delivery times out
+    DELAYED_RELEASE = "delayed-release"  # a held delayed message is due
+
+
+TimerKey = tuple[Timer, Hashable]
+
+
 class Timers:
     def __init__(self) -> None:
-        self._heap: list[tuple[float, int, Hashable]] = []
-        self._due: dict[Hashable, float] = {}
+        self._heap: list[tuple[float, int, TimerKey]] = []
+        self._due: dict[TimerKey, float] = {}
         self._seq = itertools.count()
 
-    def schedule(self, key: Hashable, when: float | None) -> None:
+    def schedule(self, key: TimerKey, when: float | None) -> None:
         """Set (or move, or with None clear) the deadline of ``key``."""
         if when is None:
             self._due.pop(key, None)
@@ -30,7 +44,7 @@ class Timers:
             self._heap = [(w, next(self._seq), k) for k, w in self._due.items()]
             heapq.heapify(self._heap)
 
-    def cancel(self, key: Hashable) -> None:
+    def cancel(self, key: TimerKey) -> None:
         self._due.pop(key, None)
 
     def next_deadline(self) -> float | None:
@@ -39,7 +53,7 @@ class Timers:
             heapq.heappop(heap)
         return heap[0][0] if heap else None
 
-    def pop_due(self, now: float) -> list[Hashable]:
+    def pop_due(self, now: float) -> list[TimerKey]:
         """Keys whose deadline has come, earliest first; they are cleared."""
         due = []
         while (deadline := self.next_deadline()) is not None and deadline <= now:

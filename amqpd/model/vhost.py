@@ -1,70 +1,39 @@
-"""A virtual host: its exchanges, queues and bindings, and routing between them.
+"""A virtual host: its exchanges, queues and the bindings between them.
 
-Faults raise ChannelError/AMQPConnectionError with RabbitMQ's texts; the
-caller names the method at fault.
+Declaring, deleting, binding and unbinding, with RabbitMQ's checks and texts
+(routing is in routing.py). Faults raise ChannelError/AMQPConnectionError; the
+caller names the method at fault. Each durable change is journaled before the
+model changes, so a change the journal cannot record never happens at all.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from amqpd.errors import AMQPConnectionError, ChannelError, ReplyCode
 from amqpd.model import names
 from amqpd.model.arguments import QUEUE_EQUIVALENCE_ARGS, inequivalence, type_name
-from amqpd.model.exchange_types import REGISTRY, ExchangeType
+from amqpd.model.exchange import (
+    DELAYED_TYPE,
+    PREDECLARED,
+    Exchange,
+    bad_type_text,
+    default_exchange_refused,
+    is_known_type,
+)
 from amqpd.model.journal import Journal
-from amqpd.model.message import Message, freeze
+from amqpd.model.message import freeze
 from amqpd.model.queue import Queue
 from amqpd.model.queue_args import check_new_queue
-
-# Exchanges every vhost has, as in RabbitMQ.
-PREDECLARED = {
-    "": "direct",
-    "amq.direct": "direct",
-    "amq.fanout": "fanout",
-    "amq.topic": "topic",
-    "amq.headers": "headers",
-    "amq.match": "headers",
-}
-
-
-@dataclass(eq=False)
-class Exchange:
-    name: str
-    type: str
-    durable: bool = True
-    auto_delete: bool = False
-    internal: bool = False
-    arguments: dict = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        # x-delayed-message holds messages, then routes them as its x-delayed-type.
-        self.delayed = self.type == DELAYED_TYPE
-        routing_type = _delayed_type(self.arguments) if self.delayed else self.type
-        self.router: ExchangeType = REGISTRY[routing_type]()
-        self.store_batch = 0  # the batch that writes its declaration (journal.wait_for)
-        # Bindings where this is the source: (destination, key, frozen arguments) -> arguments.
-        self.bindings: dict[tuple, dict] = {}
-        # (source name, key, frozen arguments) for bindings where this is the destination.
-        self.inbound: set[tuple] = set()
-
-    @property
-    def alternate(self) -> str | None:
-        value = self.arguments.get("alternate-exchange")
-        if isinstance(value, bytes):
-            value = value.decode("utf-8", "replace")
-        return value if isinstance(value, str) else None
 
 
 def _flag(value: bool) -> str:
     return "true" if value else "false"
 
 
-def _queue_dest(name: str) -> tuple[str, str]:
+def queue_dest(name: str) -> tuple[str, str]:
     return ("queue", name)
 
 
-def _exchange_dest(name: str) -> tuple[str, str]:
+def exchange_dest(name: str) -> tuple[str, str]:
     return ("exchange", name)
 
 
@@ -108,33 +77,48 @@ class VirtualHost:
             exchange = self.exchange(name)
             self.journal.wait_for(exchange)
             return exchange
-        if type_ not in REGISTRY and type_ != DELAYED_TYPE:
-            raise AMQPConnectionError(ReplyCode.COMMAND_INVALID, _bad_type_text(type_))
-        if type_ == DELAYED_TYPE and _delayed_type(arguments) not in REGISTRY:
-            raise ChannelError(
-                ReplyCode.PRECONDITION_FAILED,
-                "Invalid argument, 'x-delayed-type' must be an existing exchange type",
-            )
-        current = self.exchanges.get(name)
-        alternate = arguments.get("alternate-exchange")
-        if current is None:
-            if name.startswith("amq."):
-                raise ChannelError(
-                    ReplyCode.ACCESS_REFUSED,
-                    f"exchange name '{name}' contains reserved prefix 'amq.*'",
-                )
-            if alternate is not None and not isinstance(alternate, str | bytes):
-                kind = type_name(alternate, _type_of(arguments, "alternate-exchange"))
+        if not is_known_type(type_, arguments):
+            if type_ == DELAYED_TYPE:
                 raise ChannelError(
                     ReplyCode.PRECONDITION_FAILED,
-                    f"invalid type '{kind}' for arg 'alternate-exchange' "
-                    f"in exchange '{name}' in vhost '{self.name}'",
+                    "Invalid argument, 'x-delayed-type' must be an existing exchange type",
                 )
-            current = Exchange(name, type_, durable, auto_delete, internal, arguments)
-            self.exchanges[name] = current
-            self.journal.exchange_declared(self.name, current)
-            return current
-        where = f"for exchange '{name}' in vhost '{self.name}'"
+            raise AMQPConnectionError(ReplyCode.COMMAND_INVALID, bad_type_text(type_))
+        current = self.exchanges.get(name)
+        if current is None:
+            self._check_new_exchange(name, arguments)
+            exchange = Exchange(name, type_, durable, auto_delete, internal, arguments)
+            self.journal.exchange_declared(self.name, exchange)
+            self.exchanges[name] = exchange
+            return exchange
+        self._check_equivalent_exchange(current, type_, durable, auto_delete, internal, arguments)
+        self.journal.wait_for(current)
+        return current
+
+    def _check_new_exchange(self, name: str, arguments: dict) -> None:
+        if name.startswith("amq."):
+            raise ChannelError(
+                ReplyCode.ACCESS_REFUSED, f"exchange name '{name}' contains reserved prefix 'amq.*'"
+            )
+        alternate = arguments.get("alternate-exchange")
+        if alternate is not None and not isinstance(alternate, str | bytes):
+            kind = type_name(alternate, _type_of(arguments, "alternate-exchange"))
+            raise ChannelError(
+                ReplyCode.PRECONDITION_FAILED,
+                f"invalid type '{kind}' for arg 'alternate-exchange' "
+                f"in exchange '{name}' in vhost '{self.name}'",
+            )
+
+    def _check_equivalent_exchange(
+        self,
+        current: Exchange,
+        type_: str,
+        durable: bool,
+        auto_delete: bool,
+        internal: bool,
+        arguments: dict,
+    ) -> None:
+        where = f"for exchange '{current.name}' in vhost '{self.name}'"
         for arg, new, old in (
             ("type", type_, current.type),
             ("durable", _flag(durable), _flag(current.durable)),
@@ -148,7 +132,7 @@ class VirtualHost:
                 )
         # Of the arguments, RabbitMQ compares only alternate-exchange.
         reason = inequivalence(
-            alternate,
+            arguments.get("alternate-exchange"),
             current.arguments.get("alternate-exchange"),
             _type_of(arguments, "alternate-exchange"),
             _type_of(current.arguments, "alternate-exchange"),
@@ -158,8 +142,6 @@ class VirtualHost:
                 ReplyCode.PRECONDITION_FAILED,
                 f"inequivalent arg 'alternate-exchange' {where}: {reason}",
             )
-        self.journal.wait_for(current)
-        return current
 
     def delete_exchange(self, name: str, if_unused: bool) -> None:
         if name == "":
@@ -185,7 +167,7 @@ class VirtualHost:
         for source, key, frozen in list(exchange.inbound):
             src = self.exchanges.get(source)
             if src is not None:
-                self._drop_binding(src, (_exchange_dest(exchange.name), key, frozen))
+                self._drop_binding(src, (exchange_dest(exchange.name), key, frozen))
         self.exchanges.pop(exchange.name, None)
         self.journal.exchange_deleted(self.name, exchange)
 
@@ -226,19 +208,20 @@ class VirtualHost:
             )
             if problem is not None:
                 raise problem
-            queue = Queue(
-                name,
-                self.name,
-                durable,
-                owner if exclusive else None,
-                auto_delete,
-                arguments,
-            )
-            self.queues[name] = queue
+            queue = Queue(name, self.name, durable, owner if exclusive else None, auto_delete,
+                          arguments)  # fmt: skip
             self.journal.queue_declared(queue)
+            self.queues[name] = queue
             return queue
         self.check_exclusive(current, owner)
-        where = f"for queue '{name}' in vhost '{self.name}'"
+        self._check_equivalent_queue(current, durable, exclusive, auto_delete, arguments)
+        self.journal.wait_for(current)
+        return current
+
+    def _check_equivalent_queue(
+        self, current: Queue, durable: bool, exclusive: bool, auto_delete: bool, arguments: dict
+    ) -> None:
+        where = f"for queue '{current.name}' in vhost '{self.name}'"
         for arg, new, old in (
             ("durable", durable, current.durable),
             ("auto_delete", auto_delete, current.auto_delete),
@@ -262,8 +245,6 @@ class VirtualHost:
                 raise ChannelError(
                     ReplyCode.PRECONDITION_FAILED, f"inequivalent arg '{arg}' {where}: {reason}"
                 )
-        self.journal.wait_for(current)
-        return current
 
     def check_exclusive(self, queue: Queue, owner: object) -> None:
         if queue.exclusive_owner is not None and queue.exclusive_owner is not owner:
@@ -273,7 +254,7 @@ class VirtualHost:
         for exchange_name, key, frozen in list(queue.bindings):
             exchange = self.exchanges.get(exchange_name)
             if exchange is not None:
-                self._drop_binding(exchange, (_queue_dest(queue.name), key, frozen))
+                self._drop_binding(exchange, (queue_dest(queue.name), key, frozen))
         self.queues.pop(queue.name, None)
         self.journal.queue_deleted(queue)
         queue.deleted = True
@@ -283,20 +264,20 @@ class VirtualHost:
         if exchange.name == "":
             raise default_exchange_refused()
         frozen = freeze(arguments or {})
-        dest = _queue_dest(queue.name)
+        dest = queue_dest(queue.name)
         if (dest, key, frozen) in exchange.bindings:
             return
-        exchange.bindings[(dest, key, frozen)] = arguments or {}
-        queue.bindings.add((exchange.name, key, frozen))
-        exchange.router.bind(dest, key, arguments or {})
         if exchange.durable and queue.store_id is not None:
             self.journal.binding_changed(True, self.name, exchange.name, dest, key, frozen,
                                          arguments or {})  # fmt: skip
+        exchange.bindings[(dest, key, frozen)] = arguments or {}
+        queue.bindings.add((exchange.name, key, frozen))
+        exchange.router.bind(dest, key, arguments or {})
 
     def unbind_queue(self, queue: Queue, exchange: Exchange, key: str, arguments: dict) -> None:
         if exchange.name == "":
             raise default_exchange_refused()
-        self._drop_binding(exchange, (_queue_dest(queue.name), key, freeze(arguments or {})))
+        self._drop_binding(exchange, (queue_dest(queue.name), key, freeze(arguments or {})))
 
     def bind_exchange(
         self, destination: Exchange, source: Exchange, key: str, arguments: dict
@@ -304,22 +285,22 @@ class VirtualHost:
         if "" in (destination.name, source.name):
             raise default_exchange_refused()
         frozen = freeze(arguments or {})
-        dest = _exchange_dest(destination.name)
+        dest = exchange_dest(destination.name)
         if (dest, key, frozen) in source.bindings:
             return
-        source.bindings[(dest, key, frozen)] = arguments or {}
-        destination.inbound.add((source.name, key, frozen))
-        source.router.bind(dest, key, arguments or {})
         if source.durable and destination.durable:
             self.journal.binding_changed(True, self.name, source.name, dest, key, frozen,
                                          arguments or {})  # fmt: skip
+        source.bindings[(dest, key, frozen)] = arguments or {}
+        destination.inbound.add((source.name, key, frozen))
+        source.router.bind(dest, key, arguments or {})
 
     def unbind_exchange(
         self, destination: Exchange, source: Exchange, key: str, arguments: dict
     ) -> None:
         if "" in (destination.name, source.name):
             raise default_exchange_refused()
-        self._drop_binding(source, (_exchange_dest(destination.name), key, freeze(arguments or {})))
+        self._drop_binding(source, (exchange_dest(destination.name), key, freeze(arguments or {})))
 
     def _drop_binding(self, source: Exchange, binding: tuple) -> None:
         arguments = source.bindings.pop(binding, None)
@@ -346,89 +327,10 @@ class VirtualHost:
         if source.auto_delete and not source.bindings and source.name in self.exchanges:
             self._remove_exchange(source)
 
-    # ---- routing ----------------------------------------------------------------
-    def route(
-        self, exchange: Exchange, message: Message, keys: list[str] | None = None
-    ) -> list[Queue]:
-        """Queues the message goes to: through exchange bindings and alternate
-        exchanges, each exchange visited once, each queue reached once.
-
-        ``keys`` are the routing key and any sender-selected (CC/BCC) ones.
-        """
-        keys = [message.routing_key] if keys is None else keys
-        if exchange.name == "":
-            found = (self.queues.get(key) for key in dict.fromkeys(keys))
-            return [queue for queue in found if queue is not None]
-        queues: dict[str, Queue] = {}
-        seen = {exchange.name}
-        work = [exchange]
-        headers = None
-        while work:
-            current = work.pop()
-            if current.type == "headers":
-                if headers is None:
-                    headers = message.headers
-                dests = list(current.router.route("", headers))
-            else:
-                dests = []
-                for key in keys:
-                    dests.extend(current.router.route(key, None))
-            if not dests and current.alternate:
-                dests = [_exchange_dest(current.alternate)]
-            for kind, name in dests:
-                if kind == "queue":
-                    queue = self.queues.get(name)
-                    if queue is not None:
-                        queues[name] = queue
-                elif name not in seen:
-                    seen.add(name)
-                    target = self.exchanges.get(name)
-                    if target is not None:
-                        work.append(target)
-        return list(queues.values())
-
-
-# RabbitMQ says "invalid" for type names that happen to be atoms in its VM and
-# "unknown" for the rest; these are the common names known to be atoms there.
-_ERLANG_ATOMS = frozenset(
-    {
-        "",
-        "foo",
-        "true",
-        "false",
-        "local",
-        "undefined",
-        "ok",
-        "error",
-        "none",
-        "infinity",
-        "ignore",
-        "global",
-        "node",
-    }
-)
-
-
-def _bad_type_text(type_: str) -> str:
-    word = "invalid" if type_ in _ERLANG_ATOMS else "unknown"
-    return f"{word} exchange type '{type_}'"
-
-
-DELAYED_TYPE = "x-delayed-message"
-
-
-def _delayed_type(arguments: dict) -> str | None:
-    value = arguments.get("x-delayed-type")
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
-
 
 def _type_of(arguments: dict, key: str) -> str | None:
     types = getattr(arguments, "types", None)
     return types.get(key) if types else None
-
-
-def default_exchange_refused() -> ChannelError:
-    return ChannelError(ReplyCode.ACCESS_REFUSED, "operation not permitted on the default exchange")
 
 
 def _locked(queue: Queue) -> ChannelError:

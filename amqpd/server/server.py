@@ -38,12 +38,11 @@ class Server:
     def __init__(self, config: BrokerConfig) -> None:
         self.config = config
         self.access = Access(config.users(), config.vhosts)
-        timeout = config.consumer_timeout / 1000 if config.consumer_timeout else None
         self.broker = Broker(
             config.vhosts,
             config.max_message_size,
             clock=trio.current_time,
-            consumer_timeout=timeout,
+            consumer_timeout=config.consumer_timeout or None,  # 0: off
             journal=Journal(enabled=True),
         )
         store = MemoryStore() if config.store == "memory" else SQLiteStore(config.data_dir)

@@ -79,16 +79,15 @@ class StoreRunner:
         if commit.batch:
             self.store.apply(commit.batch)
         return [
-            self.store.read_messages(queue.store_id, from_seq, limit)
-            for queue, _generation, from_seq, limit in commit.pages
+            self.store.read_messages(page.queue.store_id, page.from_seq, page.limit)
+            for page in commit.pages
         ]
 
     def _finish(self, commit: Commit, pages: list) -> None:
         self.commits += 1
-        for (queue, generation, _from, _limit), records in zip(commit.pages, pages, strict=True):
-            self.broker.page_read(queue, generation, records)
+        for page, records in zip(commit.pages, pages, strict=True):
+            self.broker.page_read(page.queue, page.generation, records)
         released = self.broker.committed(commit)
-        self.broker.run_dispatch()
         self._after_broker()
         for session in released:
             session.resume()

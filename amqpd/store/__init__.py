@@ -12,6 +12,7 @@ files).
 
 from __future__ import annotations
 
+import enum
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -117,21 +118,34 @@ class Snapshot:
 MessageKey = tuple[int, int]  # (queue id, seq)
 
 
+class Op(enum.Enum):
+    """An entity operation of a batch, with the data it carries."""
+
+    EXCHANGE_PUT = "exchange+"  # ExchangeRecord
+    EXCHANGE_DELETE = "exchange-"  # (vhost, name)
+    QUEUE_PUT = "queue+"  # QueueRecord
+    QUEUE_DELETE = "queue-"  # queue id: the queue and its messages
+    BINDING_PUT = "binding+"  # BindingRecord
+    BINDING_DELETE = "binding-"  # BindingRecord
+    PURGE_FROM = "purge"  # (queue id, seq): the queue's messages from seq on
+    DELAYED_PUT = "delayed+"  # DelayedRecord
+    DELAYED_DELETE = "delayed-"  # id
+    DELAYED_EXCHANGE_DELETE = "delayed-exchange"  # (vhost, exchange name): all it holds
+    # A record start-up could not read: kept aside for an operator, out of every queue.
+    MESSAGE_SET_ASIDE = "message-set-aside"  # MessageKey
+    DELAYED_SET_ASIDE = "delayed-set-aside"  # id
+
+
 @dataclass
 class Batch:
     """Changes to write together, in one transaction.
 
-    Entity operations apply first, in order: ("exchange+", ExchangeRecord),
-    ("exchange-", (vhost, name)), ("queue+", QueueRecord), ("queue-", queue id),
-    ("binding+", BindingRecord), ("binding-", BindingRecord),
-    ("purge", (queue id, [seq, ...], first paged seq or None)),
-    ("delayed+", DelayedRecord), ("delayed-", id), ("delayed-exchange", (vhost,
-    exchange name)) for all an exchange holds. Then message puts, marks
-    (delivered flag and delivery count) and removes. The journal keeps the
-    three message sets disjoint where order would matter.
+    Entity operations (``Op``, data) apply first, in order. Then message puts,
+    marks (delivered flag and delivery count) and removes. The journal keeps
+    the three message sets disjoint where order would matter.
     """
 
-    entities: list[tuple[str, object]] = field(default_factory=list)
+    entities: list[tuple[Op, object]] = field(default_factory=list)
     puts: dict[MessageKey, MessageRecord] = field(default_factory=dict)
     marks: dict[MessageKey, tuple[bool, int]] = field(default_factory=dict)
     removes: set[MessageKey] = field(default_factory=set)

@@ -6,13 +6,17 @@ A test "restarts" a broker by building a new one over the same MemoryStore.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
+from typing import Any
 
 from amqpd.store import (
     Batch,
     BindingRecord,
     DelayedRecord,
     ExchangeRecord,
+    MessageKey,
     MessageRecord,
+    Op,
     QueueRecord,
     QueueStats,
     Snapshot,
@@ -26,6 +30,7 @@ class MemoryStore:
         self.bindings: dict[tuple[str, str, str], BindingRecord] = {}
         self.delayed: dict[int, DelayedRecord] = {}
         self.messages: dict[tuple[int, int], MessageRecord] = {}
+        self.set_aside: dict[tuple, MessageRecord | DelayedRecord] = {}  # unreadable records
         self.batches = 0
         self.durable_batches = 0
 
@@ -52,35 +57,8 @@ class MemoryStore:
     def apply(self, batch: Batch) -> None:
         self.batches += 1
         self.durable_batches += batch.durable
-        for kind, data in batch.entities:
-            if kind == "exchange+":
-                self.exchanges[(data.vhost, data.name)] = data
-            elif kind == "exchange-":
-                self.exchanges.pop(data, None)
-            elif kind == "queue+":
-                self.queues[data.id] = data
-            elif kind == "queue-":
-                self.queues.pop(data, None)
-                self._drop(lambda key, q=data: key[0] == q)
-            elif kind == "binding+":
-                self.bindings[(data.vhost, data.source, data.ident)] = data
-            elif kind == "binding-":
-                self.bindings.pop((data.vhost, data.source, data.ident), None)
-            elif kind == "purge":
-                queue, seqs, paged_from = data
-                for seq in seqs:
-                    self.messages.pop((queue, seq), None)
-                if paged_from is not None:
-                    self._drop(lambda key, q=queue, s=paged_from: key[0] == q and key[1] >= s)
-            elif kind == "delayed+":
-                self.delayed[data.id] = data
-            elif kind == "delayed-":
-                self.delayed.pop(data, None)
-            elif kind == "delayed-exchange":
-                for key in [k for k, r in self.delayed.items() if (r.vhost, r.exchange) == data]:
-                    del self.delayed[key]
-            else:
-                raise ValueError(f"unknown store operation {kind!r}")
+        for op, data in batch.entities:
+            self._apply_entity(op, data)
         for key, record in batch.puts.items():
             self.messages[key] = dataclasses.replace(record)
         for key, (delivered, count) in batch.marks.items():
@@ -90,7 +68,46 @@ class MemoryStore:
         for key in batch.removes:
             self.messages.pop(key, None)
 
-    def _drop(self, matches) -> None:
+    def _apply_entity(self, op: Op, data: Any) -> None:  # noqa: ANN401 - data as Op says
+        if op is Op.EXCHANGE_PUT:
+            self.exchanges[(data.vhost, data.name)] = data
+        elif op is Op.EXCHANGE_DELETE:
+            self.exchanges.pop(data, None)
+        elif op is Op.QUEUE_PUT:
+            self.queues[data.id] = data
+        elif op is Op.QUEUE_DELETE:
+            self.queues.pop(data, None)
+            self._drop(lambda key: key[0] == data)
+        elif op in (Op.BINDING_PUT, Op.BINDING_DELETE):
+            key = (data.vhost, data.source, data.ident)
+            if op is Op.BINDING_PUT:
+                self.bindings[key] = data
+            else:
+                self.bindings.pop(key, None)
+        elif op is Op.PURGE_FROM:
+            queue, from_seq = data
+            self._drop(lambda key: key[0] == queue and key[1] >= from_seq)
+        else:
+            self._apply_delayed_or_aside(op, data)
+
+    def _apply_delayed_or_aside(self, op: Op, data: Any) -> None:  # noqa: ANN401
+        if op is Op.DELAYED_PUT:
+            self.delayed[data.id] = data
+        elif op is Op.DELAYED_DELETE:
+            self.delayed.pop(data, None)
+        elif op is Op.DELAYED_EXCHANGE_DELETE:
+            for key in [k for k, r in self.delayed.items() if (r.vhost, r.exchange) == data]:
+                del self.delayed[key]
+        elif op is Op.MESSAGE_SET_ASIDE:
+            if data in self.messages:
+                self.set_aside[data] = self.messages.pop(data)
+        elif op is Op.DELAYED_SET_ASIDE:
+            if data in self.delayed:
+                self.set_aside[("delayed", data)] = self.delayed.pop(data)
+        else:
+            raise ValueError(f"unknown store operation {op!r}")
+
+    def _drop(self, matches: Callable[[MessageKey], bool]) -> None:
         for key in [key for key in self.messages if matches(key)]:
             del self.messages[key]
 

@@ -29,6 +29,7 @@ from amqpd.store import (
     DelayedRecord,
     ExchangeRecord,
     MessageRecord,
+    Op,
     QueueRecord,
     QueueStats,
     Snapshot,
@@ -65,6 +66,14 @@ CREATE INDEX IF NOT EXISTS messages_by_queue ON messages (queue, seq, size);
 CREATE INDEX IF NOT EXISTS transient_messages ON messages (queue) WHERE persistent = 0;
 CREATE TABLE IF NOT EXISTS delayed (
     id INTEGER PRIMARY KEY, vhost TEXT, exchange TEXT, due REAL, routing_key TEXT,
+    properties BLOB, body BLOB, bcc TEXT);
+-- Records start-up could not read, kept for an operator instead of refusing to start.
+CREATE TABLE IF NOT EXISTS set_aside_messages (
+    queue INTEGER, seq INTEGER, size INTEGER, persistent INTEGER, delivered INTEGER,
+    delivery_count INTEGER, priority INTEGER, expires REAL, exchange TEXT,
+    routing_key TEXT, properties BLOB, body BLOB, bcc TEXT);
+CREATE TABLE IF NOT EXISTS set_aside_delayed (
+    id INTEGER, vhost TEXT, exchange TEXT, due REAL, routing_key TEXT,
     properties BLOB, body BLOB, bcc TEXT);
 """
 
@@ -212,8 +221,8 @@ class SQLiteStore:
             if db.in_transaction:
                 db.execute("ROLLBACK")
             raise
-        self._removed += len(batch.removes) + sum(k in ("purge", "queue-") for k, _ in
-                                                  batch.entities) * VACUUM_CHECK_EVERY  # fmt: skip
+        bulk = sum(op in (Op.PURGE_FROM, Op.QUEUE_DELETE) for op, _data in batch.entities)
+        self._removed += len(batch.removes) + bulk * VACUUM_CHECK_EVERY
         if self._removed >= VACUUM_CHECK_EVERY:
             self._removed = 0
             self._give_back_space()
@@ -268,76 +277,89 @@ def _keys(text: str | None) -> tuple[str, ...]:
     return tuple(json.loads(text)) if text else ()
 
 
-def _exchange_put(db, r: ExchangeRecord) -> None:
+def _exchange_put(db: sqlite3.Connection, r: ExchangeRecord) -> None:
     db.execute(
         "INSERT OR REPLACE INTO exchanges VALUES (?,?,?,?,?,?)",
         (r.vhost, r.name, r.type, r.auto_delete, r.internal, r.arguments),
     )
 
 
-def _exchange_drop(db, key: tuple[str, str]) -> None:
+def _exchange_drop(db: sqlite3.Connection, key: tuple[str, str]) -> None:
     db.execute("DELETE FROM exchanges WHERE vhost = ? AND name = ?", key)
 
 
-def _queue_put(db, r: QueueRecord) -> None:
+def _queue_put(db: sqlite3.Connection, r: QueueRecord) -> None:
     db.execute(
         "INSERT OR REPLACE INTO queues VALUES (?,?,?,?,?)",
         (r.id, r.vhost, r.name, r.auto_delete, r.arguments),
     )
 
 
-def _queue_drop(db, queue: int) -> None:
+def _queue_drop(db: sqlite3.Connection, queue: int) -> None:
     db.execute("DELETE FROM queues WHERE id = ?", (queue,))
     db.execute("DELETE FROM messages WHERE queue = ?", (queue,))
 
 
-def _binding_put(db, r: BindingRecord) -> None:
+def _binding_put(db: sqlite3.Connection, r: BindingRecord) -> None:
     db.execute(
         "INSERT OR REPLACE INTO bindings VALUES (?,?,?,?,?,?,?)",
         (r.vhost, r.source, r.ident, r.dest_kind, r.dest, r.key, r.arguments),
     )
 
 
-def _binding_drop(db, r: BindingRecord) -> None:
+def _binding_drop(db: sqlite3.Connection, r: BindingRecord) -> None:
     db.execute(
         "DELETE FROM bindings WHERE vhost = ? AND source = ? AND ident = ?",
         (r.vhost, r.source, r.ident),
     )
 
 
-def _purge(db, data) -> None:
-    queue, seqs, paged_from = data
-    db.executemany("DELETE FROM messages WHERE queue = ? AND seq = ?", [(queue, s) for s in seqs])
-    if paged_from is not None:
-        db.execute("DELETE FROM messages WHERE queue = ? AND seq >= ?", (queue, paged_from))
+def _purge_from(db: sqlite3.Connection, key: tuple[int, int]) -> None:
+    db.execute("DELETE FROM messages WHERE queue = ? AND seq >= ?", key)
 
 
-def _delayed_put(db, r: DelayedRecord) -> None:
+def _delayed_put(db: sqlite3.Connection, r: DelayedRecord) -> None:
     db.execute(
         "INSERT OR REPLACE INTO delayed VALUES (?,?,?,?,?,?,?,?)",
         (r.id, r.vhost, r.exchange, r.due, r.routing_key, r.properties, r.body, _text(r.bcc)),
     )
 
 
-def _delayed_drop(db, id_: int) -> None:
+def _delayed_drop(db: sqlite3.Connection, id_: int) -> None:
     db.execute("DELETE FROM delayed WHERE id = ?", (id_,))
 
 
-def _delayed_drop_all(db, key: tuple[str, str]) -> None:
+def _delayed_drop_all(db: sqlite3.Connection, key: tuple[str, str]) -> None:
     db.execute("DELETE FROM delayed WHERE vhost = ? AND exchange = ?", key)
 
 
+def _message_set_aside(db: sqlite3.Connection, key: tuple[int, int]) -> None:
+    db.execute(
+        f"INSERT INTO set_aside_messages SELECT {_MESSAGE_COLUMNS} FROM messages "
+        "WHERE queue = ? AND seq = ?",
+        key,
+    )
+    db.execute("DELETE FROM messages WHERE queue = ? AND seq = ?", key)
+
+
+def _delayed_set_aside(db: sqlite3.Connection, id_: int) -> None:
+    db.execute("INSERT INTO set_aside_delayed SELECT * FROM delayed WHERE id = ?", (id_,))
+    db.execute("DELETE FROM delayed WHERE id = ?", (id_,))
+
+
 _ENTITY_OPS = {
-    "exchange+": _exchange_put,
-    "exchange-": _exchange_drop,
-    "queue+": _queue_put,
-    "queue-": _queue_drop,
-    "binding+": _binding_put,
-    "binding-": _binding_drop,
-    "purge": _purge,
-    "delayed+": _delayed_put,
-    "delayed-": _delayed_drop,
-    "delayed-exchange": _delayed_drop_all,
+    Op.EXCHANGE_PUT: _exchange_put,
+    Op.EXCHANGE_DELETE: _exchange_drop,
+    Op.QUEUE_PUT: _queue_put,
+    Op.QUEUE_DELETE: _queue_drop,
+    Op.BINDING_PUT: _binding_put,
+    Op.BINDING_DELETE: _binding_drop,
+    Op.PURGE_FROM: _purge_from,
+    Op.DELAYED_PUT: _delayed_put,
+    Op.DELAYED_DELETE: _delayed_drop,
+    Op.DELAYED_EXCHANGE_DELETE: _delayed_drop_all,
+    Op.MESSAGE_SET_ASIDE: _message_set_aside,
+    Op.DELAYED_SET_ASIDE: _delayed_set_aside,
 }
 
 

@@ -1,10 +1,10 @@
-"""Moving messages: into queues, out to consumers, away when they expire or overflow.
+"""The dispatcher: messages into queues, out to consumers, away when they expire or overflow.
 
-Every change to a queue marks it; ``run`` then brings each marked queue back
-to a consistent state in one pass: expired messages leave the head, ready
-messages go to consumers that can take them, length limits are enforced,
-and the queue's deadlines (head expiry, queue expiry) are set again.
-Dead-lettered messages are routed on, which may mark further queues.
+Every change to a queue marks it; ``run`` then reconciles each marked queue
+in one pass: expired messages leave the head, ready messages go to consumers
+that can take them, length limits are enforced, and the queue's deadlines
+(head expiry, queue expiry) are set again. Dead-lettered messages are routed
+on, which may mark further queues.
 """
 
 from __future__ import annotations
@@ -15,11 +15,12 @@ from amqpd.model import deadletter
 from amqpd.model.journal import Journal
 from amqpd.model.message import Message
 from amqpd.model.queue import PAGE_WINDOW, Entry, Queue
-from amqpd.model.timers import Timers
+from amqpd.model.routing import route
+from amqpd.model.timers import Timer, Timers
 from amqpd.model.vhost import VirtualHost
 
 
-class Delivery:
+class Dispatcher:
     def __init__(
         self,
         vhosts: dict[str, VirtualHost],
@@ -33,9 +34,9 @@ class Delivery:
         self.journal = journal or Journal()
         self.now = 0.0
         self._marked: dict[Queue, None] = {}
-        self.on_queue_deleted: Callable[[Queue], None] = lambda queue: None
 
     def mark(self, queue: Queue) -> None:
+        """``queue`` changed: reconcile it in the next ``run``."""
         self._marked[queue] = None
 
     # ---- into queues ------------------------------------------------------------
@@ -72,13 +73,13 @@ class Delivery:
             queue = next(iter(self._marked))
             del self._marked[queue]
             if not queue.deleted:
-                self._settle_queue(queue)
+                self._reconcile(queue)
 
-    def _settle_queue(self, queue: Queue) -> None:
+    def _reconcile(self, queue: Queue) -> None:
         self.expire_head(queue, strict=True)
         self._hand_out(queue)
         self._enforce_limits(queue)
-        self.timers.schedule(("expire", queue), queue.next_expiry())
+        self.timers.schedule((Timer.HEAD_EXPIRY, queue), queue.next_expiry())
         self.schedule_queue_expiry(queue)
         if queue.wants_page_in():
             self.journal.request_page(queue, PAGE_WINDOW - queue.in_memory)
@@ -119,9 +120,11 @@ class Delivery:
     def schedule_queue_expiry(self, queue: Queue) -> None:
         """x-expires: an unused queue (no consumers) goes after the period."""
         if queue.expires is None or queue.consumers:
-            self.timers.cancel(("unused", queue))
+            self.timers.cancel((Timer.QUEUE_UNUSED, queue))
         else:
-            self.timers.schedule(("unused", queue), queue.last_used + queue.expires / 1000)
+            self.timers.schedule(
+                (Timer.QUEUE_UNUSED, queue), queue.last_used + queue.expires / 1000
+            )
 
     def touch(self, queue: Queue) -> None:
         """The queue was used (get, declare, last consumer gone): x-expires restarts."""
@@ -130,24 +133,38 @@ class Delivery:
 
     # ---- dead-lettering ---------------------------------------------------------
     def dead_letter(self, queue: Queue, entries: list[Entry], reason: str) -> None:
+        """Entries leave ``queue`` for good, republished to its dead-letter exchange."""
+        # The copies are made before the store forgets the originals: a message
+        # that cannot be dead-lettered is not lost from disk.
+        copies = self._dead_letter_copies(queue, [e.message for e in entries], reason)
         for entry in entries:
             self.journal.remove(queue, entry)
-        self._dead_letter_messages(queue, [e.message for e in entries], reason)
+        self._republish(queue, copies, reason)
 
     def _dead_letter_messages(self, queue: Queue, messages: list[Message], reason: str) -> None:
-        dlx_name = queue.dead_letter_exchange
-        if dlx_name is None:
+        self._republish(queue, self._dead_letter_copies(queue, messages, reason), reason)
+
+    def _dead_letter_copies(
+        self, queue: Queue, messages: list[Message], reason: str
+    ) -> list[tuple[Message, list[str]]]:
+        dlx = queue.dead_letter_exchange
+        if dlx is None or dlx not in self.vhosts[queue.vhost].exchanges:
+            return []  # a missing dead-letter exchange drops the message
+        wall = self.wall_clock()
+        dlrk = queue.dead_letter_routing_key
+        return [
+            deadletter.dead_letter(message, queue.name, reason, wall, dlx, dlrk)
+            for message in messages
+        ]
+
+    def _republish(
+        self, queue: Queue, copies: list[tuple[Message, list[str]]], reason: str
+    ) -> None:
+        if not copies:
             return
         vhost = self.vhosts[queue.vhost]
-        exchange = vhost.exchanges.get(dlx_name)
-        if exchange is None:
-            return  # a missing dead-letter exchange drops the message
-        wall = self.wall_clock()
-        for message in messages:
-            copy, keys = deadletter.dead_letter(
-                message, queue.name, reason, wall, dlx_name, queue.dead_letter_routing_key
-            )
-            for target in vhost.route(exchange, copy, keys):
-                if deadletter.is_cycle(target.name, reason, copy):
-                    continue
-                self.enqueue(target, copy)
+        exchange = vhost.exchanges[queue.dead_letter_exchange]
+        for copy, keys in copies:
+            for target in route(vhost, exchange, copy, keys):
+                if not deadletter.is_cycle(target.name, reason, copy):
+                    self.enqueue(target, copy)
