@@ -19,6 +19,3 @@ class Access:
 
     def vhost_exists(self, vhost: str) -> bool:
         return vhost in self._vhosts
-
-    def add_vhost(self, vhost: str) -> None:
-        self._vhosts.add(vhost)

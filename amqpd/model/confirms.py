@@ -37,10 +37,6 @@ class Confirms:
             self._outstanding.discard(seq)
             (self._acked if ok else self._nacked).append(seq)
 
-    @property
-    def has_pending(self) -> bool:
-        return bool(self._acked or self._nacked)
-
     def flush(self) -> list[ConfirmReply]:
         """The acks and nacks to send for what was resolved since the last flush.
 

@@ -31,7 +31,6 @@ class MemoryStore:
         self.delayed: dict[int, DelayedRecord] = {}
         self.messages: dict[tuple[int, int], MessageRecord] = {}
         self.set_aside: dict[tuple, MessageRecord | DelayedRecord] = {}  # unreadable records
-        self.batches = 0
         self.durable_batches = 0
 
     def open(self) -> Snapshot:
@@ -55,7 +54,6 @@ class MemoryStore:
         )
 
     def apply(self, batch: Batch) -> None:
-        self.batches += 1
         self.durable_batches += batch.durable
         for op, data in batch.entities:
             self._apply_entity(op, data)
