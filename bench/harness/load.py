@@ -1,7 +1,8 @@
 """Load: producer and consumer processes against one queue, and the run that watches them.
 
 Each producer and consumer is a forked process with its own event loop and
-connection, so the clients are never the bottleneck of a 2-core broker box.
+connection, reading and writing in batches, so that the clients spend far less
+CPU per message than a broker does and one client never waits on another.
 They report progress through shared arrays; the parent polls them four times
 a second, samples the broker's memory, and gives up when nothing moves for
 ``stall_timeout`` seconds.
