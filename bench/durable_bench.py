@@ -204,7 +204,7 @@ def backlog_amqpd(args, _broker: Endpoint) -> dict:
             except (OSError, harness.BrokerError) as err:
                 log(f"amqpd: queue delete failed: {err}")
         out["log"] = amqpd.log_lines()
-        amqpd.__exit__()
+        amqpd.close()
         if amqpd.exit:
             out["final_stop"] = {"seconds": amqpd.exit[0], "code": amqpd.exit[1]}
     return out

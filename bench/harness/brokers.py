@@ -145,6 +145,11 @@ class Amqpd:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the broker if it runs (SIGTERM; ``exit`` says how it went) and remove
+        the working directory if it was made here."""
         if self.proc and self.proc.poll() is None:
             self.exit = self.stop()
         if self._own_workdir:
