@@ -140,8 +140,12 @@ class Amqpd:
         self.exit: tuple[float, int] | None = None  # the last stop: seconds, exit code
 
     def __enter__(self) -> Amqpd:
-        self.start()
-        self.wait_port()
+        try:
+            self.start()
+            self.wait_port()
+        except BaseException:
+            self.close()
+            raise
         return self
 
     def __exit__(self, *exc: object) -> None:
