@@ -1,8 +1,9 @@
 """The ``amqpd`` command as users run it: a real subprocess (``python -m amqpd``).
 
-Covers start-up errors (taken port, bad config, unusable data folder), graceful
-shutdown on SIGTERM/SIGINT, config files with extra users and vhosts, and the
-connection log lines. Nothing here depends on the reference RabbitMQ.
+Covers start-up errors (taken port, bad config), graceful shutdown on
+SIGTERM/SIGINT, config files with extra users and vhosts, and the connection
+log lines; data folders it refuses are in test_data_folder. Nothing here
+depends on the reference RabbitMQ.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ import re
 import signal
 import socket
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,11 +21,8 @@ import pytest
 from pamqp import commands
 
 from conformance.rawclient import RawClient
+from tests.broker_process import AMQPD, EXIT_DEADLINE, HOST, START_DEADLINE, run_amqpd
 
-AMQPD = (sys.executable, "-m", "amqpd")
-HOST = "127.0.0.1"
-START_DEADLINE = 20.0  # seconds for the broker to start serving
-EXIT_DEADLINE = 15.0  # seconds for the broker to exit after a signal or an error
 SHUTDOWN_TEXT = "CONNECTION_FORCED - broker forced connection closure with reason 'shutdown'"
 
 
@@ -33,17 +30,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind((HOST, 0))
         return sock.getsockname()[1]
-
-
-def run_amqpd(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """Run amqpd to completion; for invocations that must exit on their own."""
-    return subprocess.run(
-        [*AMQPD, *args],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=EXIT_DEADLINE,
-    )
 
 
 @dataclass
@@ -185,17 +171,6 @@ def test_config_file_users_and_vhosts(tmp_path, start_broker):
     finally:
         connection.close()
     assert broker.stop() == 0, broker.stderr()
-
-
-def test_data_dir_that_cannot_be_created_exits_2_naming_it(tmp_path):
-    blocker = tmp_path / "a-file"
-    blocker.write_text("")
-    data_dir = blocker / "data"
-    result = run_amqpd(tmp_path, "--port", "0", "--data-dir", str(data_dir))
-    assert result.returncode == 2
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1, result.stderr
-    assert str(data_dir) in lines[0]
 
 
 def test_info_log_has_one_line_for_connection_open_and_close(start_broker):

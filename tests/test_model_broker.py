@@ -6,45 +6,7 @@ from pamqp import commands
 from amqpd.errors import AMQPConnectionError, ChannelError
 from amqpd.model.broker import Broker
 from amqpd.model.confirms import ConfirmReply, Confirms
-from amqpd.wire.assembler import Command
-from amqpd.wire.codec import ContentHeader
-
-PROPS = commands.Basic.Properties(content_type="text/plain").marshal()
-
-
-class FakeSession:
-    def __init__(self, broker, cancel_notify=True):
-        self.vhost, self.user = "/", "guest"
-        self.client_properties = {"capabilities": {"consumer_cancel_notify": cancel_notify}}
-        self.writable = True
-        self.sent = []
-        self.broker = broker
-        broker.connection_opened(self)
-
-    def send_method(self, channel, method):
-        self.sent.append((channel, method, None))
-
-    def send_content(self, channel, method, header, body):
-        self.sent.append((channel, method, body))
-
-    def send_delivery(self, channel, ctag, tag, redelivered, exchange, key, header, body):
-        method = commands.Basic.Deliver(ctag, tag, redelivered, exchange, key)
-        self.sent.append((channel, method, body))
-
-    def take(self, kind=None):
-        sent, self.sent = self.sent, []
-        return [s for s in sent if kind is None or isinstance(s[1], kind)]
-
-    def do(self, channel, method, body=None):
-        header = ContentHeader(60, len(body), PROPS) if body is not None else None
-        self.broker.command(self, channel, Command(method, header, body or b""))
-        self.broker.flush()
-
-    def open(self, channel=1):
-        self.broker.channel_opened(self, channel)
-
-    def bodies(self):
-        return [s[2] for s in self.take(commands.Basic.Deliver)]
+from tests.model_world import FakeSession, send
 
 
 @pytest.fixture
@@ -63,7 +25,7 @@ def client(model):
 
 def publish(client, *bodies, channel=1, key="q"):
     for body in bodies:
-        client.do(channel, commands.Basic.Publish(routing_key=key), body)
+        send(client, body, key=key, channel=channel, content_type="text/plain")
 
 
 def test_round_robin_between_consumers(client):
@@ -142,25 +104,10 @@ def test_ack_multiple_zero_acks_everything(client):
 def test_confirms_are_coalesced_and_follow_returns(client):
     client.do(1, commands.Confirm.Select())
     client.take()
-    client.broker.command(
-        client,
-        1,
-        Command(commands.Basic.Publish(routing_key="q"), ContentHeader(60, 1, PROPS), b"1"),
-    )
-    client.broker.command(
-        client,
-        1,
-        Command(
-            commands.Basic.Publish(routing_key="nowhere", mandatory=True),
-            ContentHeader(60, 1, PROPS),
-            b"2",
-        ),
-    )
-    client.broker.command(
-        client,
-        1,
-        Command(commands.Basic.Publish(routing_key="q"), ContentHeader(60, 1, PROPS), b"3"),
-    )
+    # One batch of frames: the confirms are flushed once, after it.
+    send(client, b"1", flush=False)
+    send(client, b"2", key="nowhere", mandatory=True, flush=False)
+    send(client, b"3", flush=False)
     client.broker.flush()
     sent = [type(m).__name__ for _, m, _ in client.take()]
     assert sent == ["Return", "Ack"]

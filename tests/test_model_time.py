@@ -5,19 +5,7 @@ from pamqp import commands
 
 from amqpd.model.broker import Broker
 from amqpd.model.timers import Timers
-from amqpd.wire.assembler import Command
-from amqpd.wire.codec import ContentHeader
-from amqpd.wire.fieldtable import ArgTable
-from amqpd.wire.properties import encode as encode_props
-from tests.test_model_broker import FakeSession
-
-
-class Clock:
-    def __init__(self):
-        self.now = 100.0
-
-    def __call__(self):
-        return self.now
+from tests.model_world import Clock, FakeSession, advance, args, count, send
 
 
 @pytest.fixture
@@ -30,41 +18,12 @@ def model(clock):
     return Broker(clock=clock, wall_clock=lambda: 1_700_000_000.0, consumer_timeout=None)
 
 
-def args(**values):
-    table = ArgTable(values)
-    table.types = {}
-    return table
-
-
-def advance(model, clock, seconds):
-    """Move the clock, firing every deadline on the way at its own time."""
-    target = clock.now + seconds
-    while (due := model.next_deadline()) is not None and due <= target:
-        clock.now = due
-        model.handle_timer(due)
-    clock.now = target
-
-
 def client_for(model, **queue_args):
     session = FakeSession(model)
     session.open(1)
     session.do(1, commands.Queue.Declare(queue="q", arguments=args(**queue_args)))
     session.take()
     return session
-
-
-def send(session, body=b"m", key="q", exchange="", **props):
-    raw = encode_props({k: v.encode() if isinstance(v, str) else v for k, v in props.items()})
-    header = ContentHeader(60, len(body), raw)
-    session.broker.command(
-        session,
-        1,
-        Command(commands.Basic.Publish(exchange=exchange, routing_key=key), header, body),
-    )
-
-
-def count(model, name="q"):
-    return model.vhosts["/"].queues[name].message_count
 
 
 def test_timers_move_and_cancel():

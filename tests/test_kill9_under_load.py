@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 import pika
 import pytest
 
-from tests.test_restart import ProcessBroker, connection_parameters
+from tests.broker_process import ProcessBroker, connection_parameters
 
 SEED = int(os.environ.get("AMQPD_CRASH_SEED", "914067"))
 ROUNDS = int(os.environ.get("AMQPD_CRASH_ROUNDS", "6"))
