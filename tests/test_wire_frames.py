@@ -5,6 +5,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pamqp import commands
 from pamqp import frame as pframe
+from pamqp.body import ContentBody
 
 from amqpd.errors import FatalFrameError, ReplyCode
 from amqpd.wire.frames import (
@@ -83,3 +84,6 @@ def test_body_frames_split_at_frame_max_and_reassemble(body, frame_max):
         parts.append(f.payload)
     assert b"".join(parts) == body
     assert len(frames) == -(-len(body) // (frame_max - 8))
+    size = frame_max - 8
+    chunks = [body[i : i + size] for i in range(0, len(body), size)]
+    assert frames == [pframe.marshal(ContentBody(chunk), 3) for chunk in chunks]  # pamqp's bytes
