@@ -18,10 +18,9 @@ import decimal
 import json
 import time
 
-import amqp
 import pika
 
-from interop.helpers import unique
+from interop.helpers import py_amqp_connection, unique
 
 NUMERIC = set("bBsuIilfdn")
 
@@ -283,12 +282,7 @@ def pika_publish(url: str, routing_key: str, sent: list[dict]) -> None:
 
 def py_amqp_consume(broker, queue: str, count: int, seconds: float = 20) -> list[dict]:
     """Consume with py-amqp (kombu's and Celery's transport) and describe each message."""
-    conn = amqp.Connection(
-        host=f"{broker.host}:{broker.port}",
-        userid=broker.user,
-        password=broker.password,
-        virtual_host=broker.vhost,
-    )
+    conn = py_amqp_connection(broker)
     conn.connect()
     got: list[dict] = []
     try:

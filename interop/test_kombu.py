@@ -8,7 +8,7 @@ import kombu.pools
 import pytest
 from kombu import Consumer, Exchange, Producer, Queue
 
-from interop.helpers import unique
+from interop.helpers import drain_events, unique
 
 
 @pytest.fixture
@@ -20,16 +20,6 @@ def conn(broker):
     ) as connection:
         connection.ensure_connection(max_retries=3)
         yield connection
-
-
-def drain(conn, done, seconds: float = 15) -> None:
-    deadline = time.monotonic() + seconds
-    while not done():
-        assert time.monotonic() < deadline, "timed out"
-        try:
-            conn.drain_events(timeout=0.05)
-        except TimeoutError:
-            pass
 
 
 def test_producer_consumer_topic_routing_with_serializers(conn):
@@ -70,7 +60,7 @@ def test_producer_consumer_topic_routing_with_serializers(conn):
         producer.publish(
             {"id": 3, "blob": b"\x00\xff"}, routing_key="order.eu.updated", serializer="pickle"
         )
-        drain(conn, lambda: len(received["eu"]) == 2 and len(received["errors"]) == 1)
+        drain_events(conn, lambda: len(received["eu"]) == 2 and len(received["errors"]) == 1)
         for c in consumers:
             c.cancel()
 
@@ -221,7 +211,7 @@ def test_requeue_reject_and_dead_letter(conn):
         consumer.consume()
         for body in ("again", "bad", "fine"):
             producer.publish(body, routing_key=work.name, serializer="json")
-        drain(conn, lambda: len(outcomes) == 4)
+        drain_events(conn, lambda: len(outcomes) == 4)
         consumer.cancel()
         deadline = time.monotonic() + 10
         while (dead_message := dead(channel).get(no_ack=True, accept=["json"])) is None:
@@ -265,7 +255,7 @@ def test_mandatory_publish_comes_back_to_on_return(conn):
         )
         key = unique("unroutable")
         producer.publish({"lost": True}, routing_key=key, mandatory=True)
-        drain(conn, lambda: returned)
+        drain_events(conn, lambda: returned)
     code, exchange, routing_key, message = returned[0]
     assert (code, exchange, routing_key) == (312, "", key)
     assert message.body == '{"lost": true}'

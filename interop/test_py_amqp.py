@@ -8,32 +8,16 @@ import amqp
 import amqp.exceptions
 import pytest
 
-from interop.helpers import unique
+from interop.helpers import drain_events, py_amqp_connection, unique
 
 
 @pytest.fixture
 def connection(broker):
-    conn = amqp.Connection(
-        host=f"{broker.host}:{broker.port}",
-        userid=broker.user,
-        password=broker.password,
-        virtual_host=broker.vhost,
-    )
+    conn = py_amqp_connection(broker)
     conn.connect()
     yield conn
     if conn.connected:
         conn.close()
-
-
-def drain(conn, done, seconds: float = 15) -> None:
-    """Dispatch deliveries until ``done()`` or the deadline."""
-    deadline = time.monotonic() + seconds
-    while not done():
-        assert time.monotonic() < deadline, "timed out"
-        try:
-            conn.drain_events(timeout=0.05)
-        except TimeoutError:
-            pass
 
 
 def test_properties_and_typed_headers_round_trip(connection, broker):
@@ -118,7 +102,7 @@ def test_consume_with_prefetch_ack_and_requeue(connection):
             message.channel.basic_ack(message.delivery_tag)
 
     tag = ch.basic_consume(queue, callback=on_message)
-    drain(connection, lambda: len(seen) == 11)
+    drain_events(connection, lambda: len(seen) == 11)
     ch.basic_cancel(tag)
     assert [t for t, _ in seen].count("m4") == 2
     assert ("m4", True) in seen and ("m4", False) in seen
@@ -136,17 +120,17 @@ def test_prefetch_limits_unacked_deliveries(connection):
         ch.basic_publish(amqp.Message(f"m{i}"), exchange="", routing_key=queue)
     held = []
     ch.basic_consume(queue, callback=held.append)
-    drain(connection, lambda: len(held) == 2)
+    drain_events(connection, lambda: len(held) == 2)
     # The broker owes us nothing more until we ack: ask it for the queue's state.
     probe = connection.channel()
     _, ready, _ = probe.queue_declare(queue, passive=True)
     assert ready == 3
     ch.basic_ack(held[0].delivery_tag)
-    drain(connection, lambda: len(held) == 3)
+    drain_events(connection, lambda: len(held) == 3)
     _, ready, _ = probe.queue_declare(queue, passive=True)
     assert ready == 2
     ch.basic_ack(held[-1].delivery_tag, multiple=True)
-    drain(connection, lambda: len(held) == 5)
+    drain_events(connection, lambda: len(held) == 5)
 
 
 def test_publisher_confirms_and_mandatory_return(connection):
