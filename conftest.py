@@ -73,6 +73,8 @@ def pytest_generate_tests(metafunc):
         urls = metafunc.config.getoption("broker_url")
         targets = urls or ["amqpd", "reference"]
         metafunc.parametrize("broker", targets, indirect=True, ids=_target_id)
+    elif "api_target" in metafunc.fixturenames:
+        metafunc.parametrize("api_target", ["amqpd", "reference"], indirect=True)
 
 
 def _target_id(target: str) -> str:
@@ -112,3 +114,38 @@ def pytest_terminal_summary(terminalreporter):
             "results speak for amqpd alone.",
             yellow=True,
         )
+
+
+# ---- the management HTTP API ---------------------------------------------------
+REFERENCE_API_URL = os.environ.get("AMQPD_REFERENCE_API_URL", "http://guest:guest@127.0.0.1:15672")
+
+
+@dataclass(frozen=True)
+class ApiTarget:
+    """A broker's management API and its AMQP side, for HTTP conformance tests."""
+
+    name: str
+    url: str  # http://user:pass@host:port
+    broker: BrokerTarget
+
+
+def _api_reachable(url: str) -> bool:
+    parsed = urlparse(url)
+    try:
+        with socket.create_connection((parsed.hostname, parsed.port or 15672), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def api_target(request) -> ApiTarget:
+    target = request.param
+    if target == "amqpd":
+        thread = request.getfixturevalue("amqpd_broker")
+        return ApiTarget("amqpd", thread.management_url, BrokerTarget("amqpd", thread.url))
+    if not (_api_reachable(REFERENCE_API_URL) and _reachable(REFERENCE_URL)):
+        _unreachable.add(REFERENCE_API_URL)
+        pytest.skip("NOTICE: the reference's management API is not reachable; reference run "
+                    "skipped (rabbitmq-plugins enable rabbitmq_management)")
+    return ApiTarget("reference", REFERENCE_API_URL, BrokerTarget("reference", REFERENCE_URL))

@@ -26,10 +26,24 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--config", metavar="FILE", help="TOML file with settings")
     parser.add_argument("--bind", help="address to listen on (default 0.0.0.0)")
     parser.add_argument("--port", type=int, help="port to listen on (default 5672)")
+    parser.add_argument(
+        "--management-port",
+        type=_port_or_off,
+        help="port of the management HTTP API (default 15672; 0: any free one; off: none)",
+    )
     parser.add_argument("--data-dir", help="folder for broker data (default ./amqpd-data)")
     parser.add_argument("--log-level", choices=LOG_LEVELS, help="default info")
     parser.add_argument("--version", action="version", version=f"amqpd {__version__}")
     return parser.parse_args(argv)
+
+
+def _port_or_off(text: str) -> int | str:
+    if text == "off":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number or 'off', not '{text}'") from None
 
 
 def build_config(args: argparse.Namespace) -> BrokerConfig:
@@ -44,9 +58,14 @@ def build_config(args: argparse.Namespace) -> BrokerConfig:
         )
         if value is not None
     }
+    if args.management_port is not None:
+        overrides["management_port"] = (
+            None if args.management_port == "off" else args.management_port
+        )
     config = config.replace(**overrides)
-    if not 0 <= config.port <= 65535:
-        raise ConfigError(f"port {config.port} is out of range (0-65535)")
+    for name, port in (("port", config.port), ("management port", config.management_port)):
+        if port is not None and not 0 <= port <= 65535:
+            raise ConfigError(f"{name} {port} is out of range (0-65535)")
     if config.store not in ("sqlite", "memory"):
         raise ConfigError(f"store must be 'sqlite' or 'memory', not '{config.store}'")
     if config.log_level not in LOG_LEVELS:
@@ -101,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     except PortInUseError as err:
         print(
             f"amqpd: port {err.port} on {err.bind} is already in use "
-            "(another broker?); choose another with --port",
+            f"(another broker?); choose another with {err.flag}",
             file=sys.stderr,
         )
         return 1

@@ -23,6 +23,8 @@ class ConfigError(Exception):
 class BrokerConfig:
     bind: str = "0.0.0.0"
     port: int = 5672
+    # The management HTTP API (RabbitMQ's port 15672); None ("off") turns it off.
+    management_port: int | None = 15672
     data_dir: str = "amqpd-data"
     # Where durable state lives: "sqlite" (a database in data_dir, survives
     # restarts) or "memory" (nothing survives the process; for tests).
@@ -127,6 +129,10 @@ def load_toml(path: str | Path, base: BrokerConfig | None = None) -> BrokerConfi
 
 def _coerce(path: str | Path, key: str, value: object) -> object:
     expected = _TYPES[key]
+    if expected == "int | None":  # a port that "off" turns off
+        if value == "off":
+            return None
+        expected = "int"
     if expected == "tuple[str, ...]":
         if isinstance(value, list) and all(isinstance(v, str) for v in value):
             return tuple(value)
@@ -137,4 +143,4 @@ def _coerce(path: str | Path, key: str, value: object) -> object:
         return value
     if expected == "str" and isinstance(value, str):
         return value
-    raise ConfigError(f"{path}: '{key}' must be of type {expected}, not {type(value).__name__}")
+    raise ConfigError(f"{path}: '{key}' must be of type {_TYPES[key]}, not {type(value).__name__}")

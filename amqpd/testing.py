@@ -35,6 +35,8 @@ class BrokerThread:
         self.clock = clock
         # port 0: an ephemeral one; a restart test passes the old one again.
         self.config = (config or BrokerConfig()).replace(bind="127.0.0.1", port=port)
+        if self.config.management_port is not None:
+            self.config = self.config.replace(management_port=0)  # a free one
         self.host = "127.0.0.1"
         self.port = 0
         self._server: Server | None = None
@@ -47,6 +49,13 @@ class BrokerThread:
     def url(self) -> str:
         user, password = self.config.default_user, self.config.default_pass
         return f"amqp://{user}:{password}@{self.host}:{self.port}/%2F"
+
+    @property
+    def management_url(self) -> str:
+        """The management API, http://user:pass@host:port (its port picked at start)."""
+        assert self._server is not None and self._server.management is not None
+        user, password = self.config.default_user, self.config.default_pass
+        return f"http://{user}:{password}@{self.host}:{self._server.management.port}"
 
     def start(self) -> BrokerThread:
         self._thread.start()

@@ -27,6 +27,8 @@ LAYERS = [
     "dispatcher", "delayed", "reply_to",
     # what handlers see, the handlers, the broker on top
     "context", "publish", "handlers", "broker", "recovery",
+    # readers and changers from outside AMQP (management API, CLI)
+    "snapshot", "admin",
 ]  # fmt: skip
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 
 import trio
 from pamqp import commands
@@ -67,6 +68,7 @@ class ConnectionHandler:
         self._timer_scope = trio.CancelScope()
         self._task_scope = trio.CancelScope()
         self._opened = False
+        self.connected_at = time.time()  # wall clock, for the management API
         self._resumed = trio.Event()
         self._retry: CommandReceived | None = None  # to run again once the store answers
 
@@ -86,6 +88,11 @@ class ConnectionHandler:
             with trio.CancelScope(shield=True):
                 await trio.aclose_forcefully(self.stream)
             self._log_close()
+
+    @property
+    def opened(self) -> bool:
+        """Past connection.open: a connection the management API lists."""
+        return self._opened
 
     # ---- the Session the broker sees -------------------------------------------
 

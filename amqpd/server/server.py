@@ -15,6 +15,7 @@ from amqpd.model.access import Access
 from amqpd.model.broker import Broker
 from amqpd.model.journal import Journal
 from amqpd.server.connection import ConnectionHandler
+from amqpd.server.management import ManagementService
 from amqpd.server.resources import ResourceMonitor, total_memory
 from amqpd.server.storage import StoreRunner
 from amqpd.store.memory import MemoryStore
@@ -29,9 +30,9 @@ SHUTDOWN_GRACE = 5.0
 
 
 class PortInUseError(Exception):
-    def __init__(self, bind: str, port: int) -> None:
+    def __init__(self, bind: str, port: int, flag: str = "--port") -> None:
         super().__init__(f"port {port} on {bind} is already in use")
-        self.bind, self.port = bind, port
+        self.bind, self.port, self.flag = bind, port, flag
 
 
 class Server:
@@ -60,12 +61,16 @@ class Server:
         self._stopping = trio.Event()
         self._stopped = trio.Event()
         self._listeners: list[trio.SocketListener] = []
+        self.management = ManagementService(self) if config.management_port is not None else None
 
     async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
         """Listen and serve until ``stop()``; reports the bound port via task_status."""
         listeners = self._listeners or await self.bind()
         self.port = listeners[0].socket.getsockname()[1]
         log.info("amqpd listening on %s:%d", self.config.bind, self.port)
+        if self.management is not None:
+            self.management.node.listeners = self.management.listeners()
+            log.info("management API listening on %s:%d", self.config.bind, self.management.port)
         try:
             async with trio.open_nursery() as storing:
                 storing.start_soon(self.storage.run)
@@ -88,6 +93,8 @@ class Server:
                 accepting.start_soon(self._watch_resources)
                 for listener in listeners:
                     accepting.start_soon(self._accept_loop, listener, connections)
+                if self.management is not None:
+                    await accepting.start(self.management.serve)
                 task_status.started(self.port)
                 await self._stopping.wait()
                 accepting.cancel_scope.cancel()
@@ -105,13 +112,28 @@ class Server:
         that cannot be used StoreError."""
         listeners = await self._open_listeners()
         try:
+            self._open_management()
             self.open_store()
         except BaseException:
             for listener in listeners:
                 await trio.aclose_forcefully(listener)
+            if self.management is not None:
+                self.management.close_socket()
             raise
         self._listeners = listeners
         return listeners
+
+    def _open_management(self) -> None:
+        if self.management is None or self.management.port is not None:
+            return
+        host = "0.0.0.0" if self.config.bind in ("", "*") else self.config.bind
+        port = self.config.management_port or 0
+        try:
+            self.management.bind(host, port)
+        except OSError as err:
+            if err.errno == errno.EADDRINUSE:
+                raise PortInUseError(self.config.bind, port, "--management-port") from None
+            raise
 
     def open_store(self) -> None:
         if not self._store_open:

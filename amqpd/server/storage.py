@@ -39,6 +39,7 @@ class StoreRunner:
         self._on_failure = on_failure
         self._wake = trio.Event()
         self._took = trio.Event()
+        self._committed = trio.Event()
         self.commits = 0
         self.failed = False
 
@@ -74,6 +75,14 @@ class StoreRunner:
         while self.broker.journal.pending_bytes > BACKLOG_LIMIT and not self.failed:
             await self._took.wait()
 
+    async def wait_written(self, number: int) -> None:
+        """Wait until batch ``number`` (and every one before it) is on disk."""
+        journal = self.broker.journal
+        while journal.written < number and not self.failed:
+            if journal.pending and journal.taken < number:
+                self.poke()
+            await self._committed.wait()
+
     def _write(self, commit: Commit) -> list:
         """On the worker thread: the batch, then the pages asked for after it."""
         if commit.batch:
@@ -88,6 +97,8 @@ class StoreRunner:
         for page, records in zip(commit.pages, pages, strict=True):
             self.broker.page_read(page.queue, page.generation, records)
         released = self.broker.committed(commit)
+        self._committed.set()
+        self._committed = trio.Event()
         self._after_broker()
         for session in released:
             session.resume()

@@ -1,0 +1,13 @@
+"""One module per kind of object; ``build_router`` collects their routes."""
+
+from __future__ import annotations
+
+from amqpd.management.resources import exchanges, overview, queues
+from amqpd.management.router import Router
+
+
+def build_router() -> Router:
+    router = Router()
+    for module in (overview, exchanges, queues):
+        module.register(router)
+    return router

@@ -1,0 +1,60 @@
+"""Helpers every resource module shares: AMQP faults as HTTP, body fields, the durable wait."""
+
+from __future__ import annotations
+
+from amqpd.errors import AMQPError, ReplyCode
+from amqpd.management.auth import require_vhost
+from amqpd.management.context import ManagementContext
+from amqpd.management.errors import HTTPError, bad_request, not_authorised, not_found
+from amqpd.management.request import Request
+from amqpd.model.admin import Outcome
+
+NODE_DEFAULT = "rabbit@localhost"
+
+
+def amqp_fault(err: AMQPError) -> HTTPError:
+    """An AMQP refusal as the management API reports it."""
+    if err.code == ReplyCode.ACCESS_REFUSED:
+        return not_authorised("Access refused.")
+    if err.code == ReplyCode.NOT_FOUND:
+        return not_found()
+    return bad_request(err.detail)
+
+
+async def apply(ctx: ManagementContext, change) -> Outcome:  # noqa: ANN001 - () -> Outcome
+    """Run a model change; once it made a durable change, answer only when it is on disk."""
+    try:
+        outcome = change()
+    except AMQPError as err:
+        raise amqp_fault(err) from None
+    if outcome.durable:
+        await ctx.written()
+    return outcome
+
+
+def boolean(body: dict, key: str, default: bool) -> bool:
+    value = body.get(key, default)
+    if not isinstance(value, bool):
+        raise HTTPError(400, "bad_request", ["not_boolean", value])
+    return value
+
+
+def table(body: dict, key: str) -> dict:
+    value = body.get(key, {})
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise bad_request("not_json")
+    return value
+
+
+def flag(request: Request, name: str) -> bool:
+    """A query flag such as ``if-empty=true``."""
+    return request.query.get(name) == "true"
+
+
+def vhost_param(ctx: ManagementContext, request: Request) -> str:
+    """The request's vhost, once the user may see it (404 unknown, 401 not theirs)."""
+    vhost = request.params["vhost"]
+    require_vhost(ctx.access, request.user, vhost)
+    return vhost

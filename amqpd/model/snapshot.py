@@ -1,0 +1,161 @@
+"""Read-only pictures of the model for the management API, the CLI and metrics.
+
+Readers above the model take these snapshots instead of reaching into queues,
+exchanges and channels. Counts are exact at the moment of the snapshot.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from amqpd.model.broker import Broker
+from amqpd.model.channel import ChannelModel
+from amqpd.model.exchange import Exchange
+from amqpd.model.queue import Queue
+from amqpd.model.session import Session
+from amqpd.model.vhost import VirtualHost
+
+
+@dataclass(frozen=True)
+class QueueSnapshot:
+    vhost: str
+    name: str
+    type: str
+    durable: bool
+    auto_delete: bool
+    exclusive: bool
+    arguments: dict
+    messages_ready: int
+    messages_unacknowledged: int
+    message_bytes_ready: int
+    messages_paged_out: int
+    message_bytes_paged_out: int
+    consumers: int
+    single_active_consumer_tag: str | None
+    exclusive_consumer_tag: str | None
+
+    @property
+    def messages(self) -> int:
+        return self.messages_ready + self.messages_unacknowledged
+
+
+@dataclass(frozen=True)
+class ExchangeSnapshot:
+    vhost: str
+    name: str
+    type: str
+    durable: bool
+    auto_delete: bool
+    internal: bool
+    arguments: dict
+
+
+@dataclass(frozen=True)
+class BindingSnapshot:
+    vhost: str
+    source: str
+    destination_type: str  # "queue" or "exchange"
+    destination: str
+    routing_key: str
+    arguments: dict
+
+
+@dataclass(frozen=True)
+class ConsumerSnapshot:
+    vhost: str
+    queue: str
+    consumer_tag: str
+    session: Session
+    channel: int
+    ack_required: bool
+    exclusive: bool
+    prefetch_count: int
+    arguments: dict
+    active: bool
+
+
+@dataclass(frozen=True)
+class ChannelSnapshot:
+    session: Session
+    number: int
+    vhost: str
+    user: str
+    consumers: int
+    prefetch_count: int
+    global_prefetch_count: int
+    messages_unacknowledged: int
+    confirm: bool
+    transactional: bool
+
+
+def queue(q: Queue) -> QueueSnapshot:
+    active = q.consumers[0].tag if q.single_active and q.consumers else None
+    exclusive = q.exclusive_consumer.tag if q.exclusive_consumer is not None else None
+    return QueueSnapshot(
+        q.vhost, q.name, q.type, q.durable, q.auto_delete, q.exclusive_owner is not None,
+        dict(q.arguments), q.message_count, q.unacked, q.bytes + q.paged_bytes, q.paged,
+        q.paged_bytes, len(q.consumers), active, exclusive,
+    )  # fmt: skip
+
+
+def exchange(vhost: str, x: Exchange) -> ExchangeSnapshot:
+    return ExchangeSnapshot(
+        vhost, x.name, x.type, x.durable, x.auto_delete, x.internal, dict(x.arguments)
+    )
+
+
+def queues(broker: Broker, vhost: str | None = None) -> list[QueueSnapshot]:
+    return [queue(q) for v in _vhosts(broker, vhost) for q in v.queues.values()]
+
+
+def exchanges(broker: Broker, vhost: str | None = None) -> list[ExchangeSnapshot]:
+    return [exchange(v.name, x) for v in _vhosts(broker, vhost) for x in v.exchanges.values()]
+
+
+def bindings(broker: Broker, vhost: str | None = None) -> list[BindingSnapshot]:
+    """Every binding, the default exchange's implicit ones included, as RabbitMQ lists them."""
+    found = []
+    for v in _vhosts(broker, vhost):
+        for q in v.queues.values():
+            found.append(BindingSnapshot(v.name, "", "queue", q.name, q.name, {}))
+        for x in v.exchanges.values():
+            for ((kind, name), key, _frozen), arguments in x.bindings.items():
+                found.append(BindingSnapshot(v.name, x.name, kind, name, key, dict(arguments)))
+    return found
+
+
+def channels(broker: Broker) -> list[ChannelSnapshot]:
+    return [
+        _channel(state.vhost.name, session, channel)
+        for session, state in broker.sessions.items()
+        for channel in state.channels.values()
+    ]
+
+
+def _channel(vhost: str, session: Session, channel: ChannelModel) -> ChannelSnapshot:
+    return ChannelSnapshot(
+        session, channel.number, vhost, session.user, len(channel.consumers), channel.prefetch,
+        channel.global_prefetch, len(channel.unacked), channel.confirms is not None,
+        channel.tx is not None,
+    )  # fmt: skip
+
+
+def consumers(broker: Broker, vhost: str | None = None) -> list[ConsumerSnapshot]:
+    found = []
+    for v in _vhosts(broker, vhost):
+        for q in v.queues.values():
+            active = q.consumers[0] if q.single_active and q.consumers else None
+            for c in q.consumers:
+                found.append(ConsumerSnapshot(
+                    v.name, q.name, c.tag, c.channel.session, c.channel.number, not c.no_ack,
+                    c.exclusive, c.prefetch, dict(c.arguments),
+                    active is None or active is c,
+                ))  # fmt: skip
+    return found
+
+
+def _vhosts(broker: Broker, name: str | None) -> list[VirtualHost]:
+    if name is None:
+        return list(broker.vhosts.values())
+    found = broker.vhosts.get(name)
+    return [found] if found is not None else []

@@ -1,0 +1,130 @@
+"""The management API inside the broker process: hypercorn serving our ASGI app on Trio.
+
+Why hypercorn: it is maintained, speaks HTTP/1.1 (and 2) on Trio natively, so
+it runs in the broker's own nursery next to the AMQP listeners, and leaves the
+application entirely to us (see docs/management.md). The listening socket is
+opened by the broker itself, before anything is served, so a taken port is the
+same one-line error as for AMQP, and port 0 picks a free one.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import time
+
+import hypercorn.config
+import hypercorn.trio
+import trio
+
+from amqpd.errors import ReplyCode
+from amqpd.management.app import ManagementApp
+from amqpd.management.context import ConnectionInfo, Listener, NodeInfo
+from amqpd.management.resources import build_router
+from amqpd.model.access import Access
+from amqpd.model.admin import Admin
+from amqpd.model.broker import Broker
+
+log = logging.getLogger("amqpd.management")
+
+IDLE_KEEP_ALIVE = 5.0  # seconds an idle keep-alive connection is kept open
+MAX_HEADER_BYTES = 16 * 1024  # request line and headers together
+
+
+class ManagementService:
+    """What the management resources see (a ManagementContext), and the HTTP listener."""
+
+    def __init__(self, server) -> None:  # noqa: ANN001 - the Server, which imports us
+        self._server = server
+        self.access: Access = server.access
+        self.broker: Broker = server.broker
+        self.admin = Admin(server.broker)
+        config = server.config
+        self.node = NodeInfo(
+            name=f"rabbit@{socket.gethostname().split('.')[0] or 'localhost'}",
+            product_name="amqpd",
+            product_version=_amqpd_version(),
+            rabbitmq_version=config.version,
+            started_at=time.time(),
+            data_dir=str(config.data_dir),
+            cluster_name=f"rabbit@{socket.gethostname()}",
+        )
+        self.app = ManagementApp(self, build_router())
+        self.socket: socket.socket | None = None
+        self.port: int | None = None
+
+    # ---- the listener -----------------------------------------------------------
+    def bind(self, host: str, port: int) -> int:
+        """Open the listening socket now (OSError if the port is taken)."""
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+            sock.listen(128)
+        except OSError:
+            sock.close()
+            raise
+        sock.set_inheritable(True)
+        self.socket = sock
+        self.port = sock.getsockname()[1]
+        return self.port
+
+    def close_socket(self) -> None:
+        if self.socket is not None:
+            self.socket.close()
+            self.socket = None
+
+    async def serve(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:  # noqa: ANN001
+        assert self.socket is not None
+        config = hypercorn.config.Config()
+        # Hypercorn adopts the descriptor and closes it when it stops.
+        config.bind = [f"fd://{self.socket.detach()}"]
+        self.socket = None
+        config.keep_alive_timeout = IDLE_KEEP_ALIVE
+        config.h11_max_incomplete_size = MAX_HEADER_BYTES
+        config.accesslog = None
+        config.errorlog = logging.getLogger("amqpd.management.http")
+        await hypercorn.trio.serve(self.app, config, task_status=task_status)
+
+    # ---- ManagementContext ------------------------------------------------------
+    def connections(self) -> list[ConnectionInfo]:
+        found = []
+        local_port = self._server.port or 0
+        for handler in list(self._server.handlers):
+            conn = handler.conn
+            if not handler.opened:
+                continue
+            host, _, port = handler.peer.rpartition(":")
+            found.append(ConnectionInfo(
+                name=f"{handler.peer} -> {self._server.config.bind}:{local_port}",
+                session=handler, peer_host=host, peer_port=int(port or 0),
+                host=self._server.config.bind, port=local_port, user=conn.user or "",
+                vhost=conn.vhost or "", client_properties=dict(conn.client_properties),
+                connected_at=handler.connected_at, channel_max=conn.channel_max,
+                frame_max=conn.frame_max, heartbeat=conn.heartbeat, auth_mechanism="PLAIN",
+            ))  # fmt: skip
+        return found
+
+    def close_connection(self, name: str, reason: str) -> bool:
+        for info in self.connections():
+            if info.name == name:
+                info.session.shutdown(ReplyCode.CONNECTION_FORCED, reason)
+                return True
+        return False
+
+    async def written(self) -> None:
+        await self._server.storage.wait_written(self.broker.journal.taken + 1)
+
+    def listeners(self) -> list[Listener]:
+        bind = self._server.config.bind
+        out = [Listener("amqp", bind, self._server.port or 0)]
+        if self.port is not None:
+            out.append(Listener("http", bind, self.port))
+        return out
+
+
+def _amqpd_version() -> str:
+    from amqpd import __version__
+
+    return __version__
