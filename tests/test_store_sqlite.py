@@ -31,6 +31,7 @@ from amqpd.store import (
     MessageRecord,
     Op,
     QueueRecord,
+    SettingRecord,
     StoreError,
 )
 from amqpd.store.memory import MemoryStore
@@ -545,3 +546,22 @@ def test_a_broker_thread_reports_the_store_error_itself(data_dir):
         assert "in use by another amqpd" in str(failed.value.__cause__)
     finally:
         holder.close()
+
+
+def test_settings_are_kept_replaced_and_dropped(opened):
+    store, _ = opened()
+    store.apply(Batch(entities=[
+        (Op.SETTING_PUT, SettingRecord("user", "ann", b'{"tags": []}')),
+        (Op.SETTING_PUT, SettingRecord("vhost", "v1", b"{}")),
+    ], durable=True))  # fmt: skip
+    store.apply(Batch(entities=[
+        (Op.SETTING_PUT, SettingRecord("user", "ann", b'{"tags": ["management"]}')),
+        (Op.SETTING_DELETE, ("vhost", "v1")),
+    ], durable=True))  # fmt: skip
+    store, snapshot = reopen(store, opened)
+    assert snapshot.settings == [SettingRecord("user", "ann", b'{"tags": ["management"]}')]
+    memory = MemoryStore()
+    memory.open()
+    memory.apply(Batch(entities=[(Op.SETTING_PUT, SettingRecord("user", "ann", b"{}")),
+                                 (Op.SETTING_DELETE, ("user", "ann"))]))  # fmt: skip
+    assert memory.open().settings == []

@@ -39,6 +39,7 @@ from amqpd.store import (
     MessageRecord,
     Op,
     QueueRecord,
+    SettingRecord,
 )
 from amqpd.wire.codec import ContentHeader
 from amqpd.wire.fieldtable import TableError, encode_table, typed_table
@@ -269,6 +270,16 @@ class Journal:
         if paged_from is not None:
             self._drop_puts(qid, paged_from)
             self._commit.batch.entities.append((Op.PURGE_FROM, (qid, paged_from)))
+
+    def setting_changed(self, kind: str, key: str, value: bytes | None) -> None:
+        """A user, vhost, permission, policy or parameter was set (``value``, its
+        JSON) or cleared (None): durable, like a declaration."""
+        if not self.enabled:
+            return
+        if value is None:
+            self._durable().entities.append((Op.SETTING_DELETE, (kind, key)))
+        else:
+            self._durable().entities.append((Op.SETTING_PUT, SettingRecord(kind, key, value)))
 
     def set_aside(self, key: MessageKey) -> None:
         """A stored message could not be read back: keep it aside in the store."""

@@ -100,6 +100,17 @@ class DelayedRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class SettingRecord:
+    """Something created at runtime that is not an exchange, queue or binding:
+    a user, a vhost, a permission, a policy, a parameter. ``kind`` names the
+    sort, ``key`` the object within it, ``value`` its JSON."""
+
+    kind: str
+    key: str
+    value: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class QueueStats:
     count: int
     bytes: int
@@ -113,6 +124,7 @@ class Snapshot:
     bindings: list[BindingRecord] = field(default_factory=list)
     delayed: list[DelayedRecord] = field(default_factory=list)
     stats: dict[int, QueueStats] = field(default_factory=dict)
+    settings: list[SettingRecord] = field(default_factory=list)
 
 
 MessageKey = tuple[int, int]  # (queue id, seq)
@@ -134,6 +146,8 @@ class Op(enum.Enum):
     # A record start-up could not read: kept aside for an operator, out of every queue.
     MESSAGE_SET_ASIDE = "message-set-aside"  # MessageKey
     DELAYED_SET_ASIDE = "delayed-set-aside"  # id
+    SETTING_PUT = "setting+"  # SettingRecord
+    SETTING_DELETE = "setting-"  # (kind, key)
 
 
 @dataclass

@@ -19,6 +19,7 @@ from amqpd.store import (
     Op,
     QueueRecord,
     QueueStats,
+    SettingRecord,
     Snapshot,
 )
 
@@ -31,6 +32,7 @@ class MemoryStore:
         self.delayed: dict[int, DelayedRecord] = {}
         self.messages: dict[tuple[int, int], MessageRecord] = {}
         self.set_aside: dict[tuple, MessageRecord | DelayedRecord] = {}  # unreadable records
+        self.settings: dict[tuple[str, str], SettingRecord] = {}
         self.durable_batches = 0
 
     def open(self) -> Snapshot:
@@ -51,6 +53,7 @@ class MemoryStore:
             list(self.bindings.values()),
             list(self.delayed.values()),
             {queue: QueueStats(*values) for queue, values in stats.items()},
+            list(self.settings.values()),
         )
 
     def apply(self, batch: Batch) -> None:
@@ -102,6 +105,10 @@ class MemoryStore:
         elif op is Op.DELAYED_SET_ASIDE:
             if data in self.delayed:
                 self.set_aside[("delayed", data)] = self.delayed.pop(data)
+        elif op is Op.SETTING_PUT:
+            self.settings[(data.kind, data.key)] = data
+        elif op is Op.SETTING_DELETE:
+            self.settings.pop(data, None)
         else:
             raise ValueError(f"unknown store operation {op!r}")
 

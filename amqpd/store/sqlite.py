@@ -32,6 +32,7 @@ from amqpd.store import (
     Op,
     QueueRecord,
     QueueStats,
+    SettingRecord,
     Snapshot,
     StoreError,
     prepare_folder,
@@ -67,6 +68,9 @@ CREATE INDEX IF NOT EXISTS transient_messages ON messages (queue) WHERE persiste
 CREATE TABLE IF NOT EXISTS delayed (
     id INTEGER PRIMARY KEY, vhost TEXT, exchange TEXT, due REAL, routing_key TEXT,
     properties BLOB, body BLOB, bcc TEXT);
+-- Users, vhosts, permissions, policies, parameters: one JSON value each.
+CREATE TABLE IF NOT EXISTS settings (
+    kind TEXT, key TEXT, value BLOB, PRIMARY KEY (kind, key)) WITHOUT ROWID;
 -- Records start-up could not read, kept for an operator instead of refusing to start.
 CREATE TABLE IF NOT EXISTS set_aside_messages (
     queue INTEGER, seq INTEGER, size INTEGER, persistent INTEGER, delivered INTEGER,
@@ -174,6 +178,8 @@ class SQLiteStore:
             [DelayedRecord(*row[:-1], _keys(row[-1])) for row in
              db.execute("SELECT id, vhost, exchange, due, routing_key, properties, body, bcc "
                         "FROM delayed ORDER BY due, id")],
+            settings=[SettingRecord(k, key, bytes(v)) for k, key, v in
+                      db.execute("SELECT kind, key, value FROM settings ORDER BY kind, key")],
         )  # fmt: skip
         queues = {record.id for record in snapshot.queues}
         for queue, count, size, last in db.execute(
@@ -347,6 +353,14 @@ def _delayed_set_aside(db: sqlite3.Connection, id_: int) -> None:
     db.execute("DELETE FROM delayed WHERE id = ?", (id_,))
 
 
+def _setting_put(db: sqlite3.Connection, r: SettingRecord) -> None:
+    db.execute("INSERT OR REPLACE INTO settings VALUES (?,?,?)", (r.kind, r.key, r.value))
+
+
+def _setting_drop(db: sqlite3.Connection, key: tuple[str, str]) -> None:
+    db.execute("DELETE FROM settings WHERE kind = ? AND key = ?", key)
+
+
 _ENTITY_OPS = {
     Op.EXCHANGE_PUT: _exchange_put,
     Op.EXCHANGE_DELETE: _exchange_drop,
@@ -360,6 +374,8 @@ _ENTITY_OPS = {
     Op.DELAYED_EXCHANGE_DELETE: _delayed_drop_all,
     Op.MESSAGE_SET_ASIDE: _message_set_aside,
     Op.DELAYED_SET_ASIDE: _delayed_set_aside,
+    Op.SETTING_PUT: _setting_put,
+    Op.SETTING_DELETE: _setting_drop,
 }
 
 
