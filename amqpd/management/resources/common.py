@@ -33,15 +33,19 @@ async def apply(ctx: ManagementContext, change) -> Outcome:  # noqa: ANN001 - ()
 
 
 def boolean(body: dict, key: str, default: bool) -> bool:
+    """A JSON boolean, or the strings "true" and "false" (rabbitmqadmin sends those)."""
     value = body.get(key, default)
+    if value in ("true", "false"):
+        return value == "true"
     if not isinstance(value, bool):
         raise HTTPError(400, "bad_request", ["not_boolean", value])
     return value
 
 
 def table(body: dict, key: str) -> dict:
+    """Arguments as a JSON object; RabbitMQ takes an empty list (pyrabbit2 sends []) as none."""
     value = body.get(key, {})
-    if value is None:
+    if value is None or value == []:
         return {}
     if not isinstance(value, dict):
         raise bad_request("not_json")
