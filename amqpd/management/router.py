@@ -61,7 +61,9 @@ class Router:
             method = "GET" if request.method == "HEAD" else request.method
             handler = route.handlers.get(method)
             if handler is None:
-                allowed = ", ".join(["HEAD", *route.handlers, "OPTIONS"])
+                # HEAD is offered where GET is (a POST-only path offers POST, OPTIONS).
+                head = ["HEAD"] if "GET" in route.handlers else []
+                allowed = ", ".join([*head, *route.handlers, "OPTIONS"])
                 raise HTTPError(405, "", "", {"allow": allowed})
             request.params = params
             return route, handler

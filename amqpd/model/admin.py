@@ -8,11 +8,18 @@ for the store before it answers, as a declare-ok waits on AMQP.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from amqpd.errors import ChannelError, ReplyCode
+from amqpd.model import publish as publishing
 from amqpd.model.broker import Broker
+from amqpd.model.channel import ChannelModel
+from amqpd.model.context import SessionState
+from amqpd.model.message import Message
+from amqpd.model.routing import route, routing_keys
 from amqpd.model.vhost import VirtualHost
+from amqpd.wire import properties as props_codec
+from amqpd.wire.codec import ContentHeader
 
 
 @dataclass(frozen=True)
@@ -20,6 +27,46 @@ class Outcome:
     created: bool = False  # the object did not exist before
     durable: bool = False  # a durable change waits for the store
     count: int = 0  # messages deleted or purged
+    routed: bool = False  # a publish reached at least one queue
+    got: list[Got] = field(default_factory=list)  # messages taken by get
+
+
+@dataclass(frozen=True)
+class Got:
+    """One message taken from a queue by the API's get."""
+
+    message: Message
+    redelivered: bool
+    message_count: int  # ready messages left behind it
+
+
+# The API's get: how each message is settled once taken (RabbitMQ's ackmodes).
+ACKMODES = {
+    "ack_requeue_true": "requeue",
+    "reject_requeue_true": "requeue",
+    "ack_requeue_false": "ack",
+    "reject_requeue_false": "reject",
+}
+BASIC_CLASS = 60
+
+
+class _ApiSession:
+    """The publisher behind an API publish: a logged-in user, no client to write to."""
+
+    client_properties: dict = {}
+    writable = True
+
+    def __init__(self, user: str, vhost: str) -> None:
+        self.user, self.vhost = user, vhost
+
+    def send_method(self, channel: int, method: object) -> None:
+        pass
+
+    def send_content(self, channel: int, method: object, header: object, body: bytes) -> None:
+        pass
+
+    def send_delivery(self, channel: int, *delivery: object) -> None:
+        pass
 
 
 class Admin:
@@ -41,7 +88,7 @@ class Admin:
         finally:
             broker.dispatch()
         durable = broker.journal.durable_since(mark)
-        return Outcome(outcome.created, durable, outcome.count)
+        return Outcome(outcome.created, durable, outcome.count, outcome.routed, outcome.got)
 
     # ---- exchanges --------------------------------------------------------------
     def declare_exchange(
@@ -133,3 +180,72 @@ class Admin:
             return Outcome()
 
         return self._run(unbind)
+
+    # ---- messages ---------------------------------------------------------------
+    def get(self, vhost: str, name: str, count: int, ackmode: str) -> Outcome:
+        """Take up to ``count`` messages, as basic.get would, then settle them all
+        by ``ackmode``: requeued (redelivered, in their order), acked, or rejected
+        (dead-lettered). Messages paged out to the store are not reached."""
+        settle = ACKMODES[ackmode]
+
+        def get() -> Outcome:
+            v = self._vhost(vhost)
+            queue = v.queue(name)
+            v.check_exclusive(queue, None)
+            dispatcher = self.broker.dispatcher
+            dispatcher.touch(queue)
+            taken, got = [], []
+            while len(taken) < count:
+                dispatcher.expire_head(queue, strict=True)
+                entry = queue.pop()
+                if entry is None:
+                    break
+                dispatcher.expire_head(queue, strict=True)
+                taken.append(entry)
+                got.append(Got(entry.message, entry.redelivered, queue.message_count))
+            if settle == "requeue":
+                for entry in taken:
+                    if entry.stored:
+                        self.broker.journal.delivered(queue, entry, False)
+                    dispatcher.requeue(queue, entry)
+            elif settle == "ack":
+                for entry in taken:
+                    self.broker.journal.remove(queue, entry)
+            elif taken:
+                dispatcher.dead_letter(queue, taken, "rejected")
+            self.broker.queue_changed(queue)
+            return Outcome(count=len(got), got=got)
+
+        return self._run(get)
+
+    def publish(
+        self, vhost: str, exchange: str, routing_key: str, properties: dict, body: bytes,
+        user: str,
+    ) -> Outcome:  # fmt: skip
+        """Publish as ``user`` would on AMQP (the same checks, routing, limits and
+        journal); ``routed`` says whether a queue took it. ``properties`` are
+        typed as wire.properties has them."""
+
+        def publish() -> Outcome:
+            v = self._vhost(vhost)
+            session = _ApiSession(user, vhost)
+            state = SessionState(session, v)
+            channel = ChannelModel(session, 0)
+            header = ContentHeader(BASIC_CLASS, len(body), props_codec.encode(properties))
+            method = _Publish(exchange, routing_key)
+            x, message = publishing.check_and_build(self.broker, state, channel, method,
+                                                    header, body)  # fmt: skip
+            routed = bool(route(v, x, message, routing_keys(message)))
+            publishing.route_and_enqueue(self.broker, state, channel, x, message, False)
+            return Outcome(routed=routed)
+
+        return self._run(publish)
+
+
+@dataclass(frozen=True)
+class _Publish:
+    """The fields of basic.publish that publishing reads."""
+
+    exchange: str
+    routing_key: str
+    mandatory: bool = False

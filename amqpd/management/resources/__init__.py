@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from amqpd.management.resources import bindings, exchanges, overview, queues
+from amqpd.management.resources import bindings, exchanges, messages, overview, queues
 from amqpd.management.router import Router
 
 
 def build_router() -> Router:
     router = Router()
-    for module in (overview, exchanges, queues, bindings):
+    for module in (overview, exchanges, queues, bindings, messages):
         module.register(router)
     return router
