@@ -13,7 +13,7 @@ consumer queue serves only its first registered consumer.
 
 A deep stored FIFO queue keeps only a window of its oldest ready messages in
 memory; the rest are "paged": counted here, held by the store, and read back
-in batches as the window drains (see model/journal.py and Delivery).
+in batches as the window drains (see model/journal.py and model/dispatcher.py).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from amqpd.model.message import Message
+from amqpd.model.policies import Policy, QueueSettings, queue_settings
 
 
 class Consumer(Protocol):
@@ -128,16 +129,14 @@ class Queue:
         )
         self._seq = itertools.count()
         self.bytes = 0  # body bytes of ready messages
-        self.message_ttl = _int_arg(args, "x-message-ttl")
-        self.expires = _int_arg(args, "x-expires")
-        self.max_length = _int_arg(args, "x-max-length")
-        self.max_length_bytes = _int_arg(args, "x-max-length-bytes")
-        self.overflow = _str_arg(args, "x-overflow") or "drop-head"
-        self.dead_letter_exchange = _str_arg(args, "x-dead-letter-exchange")
-        self.dead_letter_routing_key = _str_arg(args, "x-dead-letter-routing-key")
         self.single_active = args.get("x-single-active-consumer") is True
         self.type = _str_arg(args, "x-queue-type") or "classic"
-        self.delivery_limit = _int_arg(args, "x-delivery-limit")
+        # The policy and operator policy that apply (see policies.py); the
+        # settings below are read only from what they and the arguments decide.
+        self.policy: Policy | None = None
+        self.operator_policy: Policy | None = None
+        self.settings = queue_settings(args)
+        self._use(self.settings)
         self.consumer_timeout = _int_arg(args, "x-consumer-timeout")
         self.consumers: list[Consumer] = []  # in registration order
         self._groups: dict[int, deque] = {}  # x-priority -> consumers, next to serve on the left
@@ -155,6 +154,31 @@ class Queue:
         self.paged_from: int | None = None  # seq of the oldest paged message
         self.paging_in = False
         self.page_generation = 0  # a purge makes reads in flight stale
+
+    def _use(self, settings: QueueSettings) -> None:
+        self.message_ttl = settings.message_ttl
+        self.expires = settings.expires
+        self.max_length = settings.max_length
+        self.max_length_bytes = settings.max_length_bytes
+        self.overflow = settings.overflow
+        self.dead_letter_exchange = settings.dead_letter_exchange
+        self.dead_letter_routing_key = settings.dead_letter_routing_key
+        self.delivery_limit = settings.delivery_limit
+
+    def set_policies(self, policy: Policy | None, operator: Policy | None) -> bool:
+        """Apply a new policy pair; True if the effective settings changed.
+
+        Messages already queued keep the deadline they were given, as in
+        RabbitMQ; a queue that gains a length limit stops paging new messages.
+        """
+        self.policy, self.operator_policy = policy, operator
+        settings = queue_settings(self.arguments, policy, operator)
+        if settings == self.settings:
+            return False
+        self.settings = settings
+        self._use(settings)
+        self.pageable = self.pageable and self.can_page
+        return True
 
     @property
     def can_page(self) -> bool:
