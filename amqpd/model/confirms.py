@@ -25,6 +25,11 @@ class Confirms:
         self._acked: list[int] = []
         self._nacked: list[int] = []
 
+    @property
+    def unconfirmed(self) -> int:
+        """Messages published in confirm mode and not yet confirmed."""
+        return len(self._outstanding)
+
     def publish(self) -> int:
         seq = self.next_seq
         self.next_seq += 1

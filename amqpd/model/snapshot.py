@@ -13,6 +13,7 @@ from amqpd.model.channel import ChannelModel
 from amqpd.model.exchange import Exchange
 from amqpd.model.queue import Queue
 from amqpd.model.session import Session
+from amqpd.model.transactions import HeldPublish
 from amqpd.model.vhost import VirtualHost
 
 
@@ -86,6 +87,9 @@ class ChannelSnapshot:
     messages_unacknowledged: int
     confirm: bool
     transactional: bool
+    messages_unconfirmed: int = 0
+    messages_uncommitted: int = 0  # publishes held by an open transaction
+    acks_uncommitted: int = 0  # settlements held by an open transaction
 
 
 def queue(q: Queue) -> QueueSnapshot:
@@ -133,10 +137,14 @@ def channels(broker: Broker) -> list[ChannelSnapshot]:
 
 
 def _channel(vhost: str, session: Session, channel: ChannelModel) -> ChannelSnapshot:
+    held = channel.tx.actions if channel.tx is not None else []
+    publishes = sum(isinstance(action, HeldPublish) for action in held)
     return ChannelSnapshot(
         session, channel.number, vhost, session.user, len(channel.consumers), channel.prefetch,
         channel.global_prefetch, len(channel.unacked), channel.confirms is not None,
         channel.tx is not None,
+        channel.confirms.unconfirmed if channel.confirms is not None else 0,
+        publishes, len(held) - publishes,
     )  # fmt: skip
 
 

@@ -96,10 +96,11 @@ class ManagementService:
             if not handler.opened:
                 continue
             host, _, port = handler.peer.rpartition(":")
+            local_host, local = _local_address(handler, self._server.config.bind, local_port)
             found.append(ConnectionInfo(
-                name=f"{handler.peer} -> {self._server.config.bind}:{local_port}",
+                name=f"{handler.peer} -> {local_host}:{local}",
                 session=handler, peer_host=host, peer_port=int(port or 0),
-                host=self._server.config.bind, port=local_port, user=conn.user or "",
+                host=local_host, port=local, user=conn.user or "",
                 vhost=conn.vhost or "", client_properties=dict(conn.client_properties),
                 connected_at=handler.connected_at, channel_max=conn.channel_max,
                 frame_max=conn.frame_max, heartbeat=conn.heartbeat, auth_mechanism="PLAIN",
@@ -122,6 +123,15 @@ class ManagementService:
         if self.port is not None:
             out.append(Listener("http", bind, self.port))
         return out
+
+
+def _local_address(handler, bind: str, port: int) -> tuple[str, int]:  # noqa: ANN001
+    """The address the client connected to, as RabbitMQ names connections by it."""
+    try:
+        host, local = handler.stream.socket.getsockname()[:2]
+        return host, local
+    except (AttributeError, OSError):
+        return bind, port
 
 
 def _amqpd_version() -> str:

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from amqpd.management.resources import bindings, exchanges, messages, overview, queues
+from amqpd.management.resources import (
+    bindings,
+    connections,
+    exchanges,
+    messages,
+    overview,
+    queues,
+)
 from amqpd.management.router import Router
 
 
 def build_router() -> Router:
     router = Router()
-    for module in (overview, exchanges, queues, bindings, messages):
+    for module in (overview, exchanges, queues, bindings, messages, connections):
         module.register(router)
     return router
