@@ -172,6 +172,42 @@ def test_rabbitmqadmin_reports_refusals(api_target, made):
     assert bad_login.returncode != 0 and "Access refused" in bad_login.stdout + bad_login.stderr
 
 
+@needs_rabbitmqadmin
+def test_rabbitmqadmin_binds_publishes_and_gets(api_target, made):
+    queue, exchange = made("queues", unique("admin-bq")), made("exchanges", unique("admin-bx"))
+    rabbitmqadmin(api_target, "declare", "queue", f"name={queue}", "durable=false")
+    rabbitmqadmin(api_target, "declare", "exchange", f"name={exchange}", "type=direct",
+                  "durable=false")  # fmt: skip
+    done = rabbitmqadmin(
+        api_target, "declare", "binding", f"source={exchange}", f"destination={queue}",
+        "routing_key=k1",
+    )  # fmt: skip
+    assert "binding declared" in done.stdout
+    bindings = admin_json(api_target, "list", "bindings", "source", "destination", "routing_key")
+    assert {"source": exchange, "destination": queue, "routing_key": "k1"} in bindings
+    assert {"source": "", "destination": queue, "routing_key": queue} in bindings
+
+    done = rabbitmqadmin(
+        api_target, "publish", f"exchange={exchange}", "routing_key=k1", "payload=hello"
+    )
+    assert "Message published" in done.stdout
+    got = wait_for(
+        lambda: admin_json(api_target, "get", f"queue={queue}", "ackmode=ack_requeue_false"),
+        COUNT_LAG, "rabbitmqadmin get to return the message",
+    )  # fmt: skip
+    assert got[0]["payload"] == "hello" and got[0]["routing_key"] == "k1"
+    assert got[0]["exchange"] == exchange and got[0]["redelivered"] is False
+    assert admin_json(api_target, "get", f"queue={queue}", "ackmode=ack_requeue_false") == []
+
+    done = rabbitmqadmin(
+        api_target, "delete", "binding", f"source={exchange}", "destination_type=queue",
+        f"destination={queue}", "properties_key=k1",
+    )  # fmt: skip
+    assert "binding deleted" in done.stdout
+    bindings = admin_json(api_target, "list", "bindings", "source", "destination")
+    assert {"source": exchange, "destination": queue} not in bindings
+
+
 # ---- pyrabbit2 ------------------------------------------------------------------
 @pytest.fixture
 def pyrabbit2_client(api_target):
@@ -227,6 +263,19 @@ def test_pyrabbit2_exchange_life(pyrabbit2_client, made):
     assert name in {x["name"] for x in pyrabbit2_client.get_exchanges("/")}
     assert pyrabbit2_client.delete_exchange("/", name)
     assert name not in {x["name"] for x in pyrabbit2_client.get_exchanges("/")}
+
+
+def test_pyrabbit2_publishes_and_gets(pyrabbit2_client, made):
+    queue = made("queues", unique("pyrabbit2-pub"))
+    pyrabbit2_client.create_queue("/", queue, durable=False)
+    assert pyrabbit2_client.publish("/", "amq.default", queue, "hello") is True
+    assert pyrabbit2_client.publish("/", "amq.default", unique("nowhere"), "lost") is False
+    got = wait_for(lambda: pyrabbit2_client.get_messages("/", queue, count=5), COUNT_LAG,
+                   "get_messages to return the message")  # fmt: skip
+    assert [m["payload"] for m in got] == ["hello"] and got[0]["routing_key"] == queue
+    assert pyrabbit2_client.get_messages("/", queue) == []
+    keys = {b["routing_key"] for b in pyrabbit2_client.get_queue_bindings("/", queue)}
+    assert keys == {queue}
 
 
 def test_pyrabbit2_unknown_queue_is_its_http_error(pyrabbit2_client):
