@@ -56,6 +56,8 @@ class BrokerConfig:
     product: str = "RabbitMQ"
     version: str = RABBITMQ_VERSION
     extra_users: dict[str, str] = field(default_factory=dict)
+    # Users who may connect only from this machine, as RabbitMQ's loopback_users.
+    loopback_users: tuple[str, ...] = ("guest",)
 
     def users(self) -> dict[str, str]:
         return {self.default_user: self.default_pass, **self.extra_users}

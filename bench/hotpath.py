@@ -68,8 +68,8 @@ class Guests:
     def check_password(self, user: str, password: str) -> bool:
         return user == "guest" and password == "guest"
 
-    def vhost_exists(self, vhost: str) -> bool:
-        return vhost == "/"
+    def open_refusal(self, user: str, vhost: str) -> str | None:
+        return None if vhost == "/" else f"vhost {vhost} not found"
 
 
 class Meter:

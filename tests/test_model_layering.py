@@ -18,7 +18,7 @@ MODEL = Path(amqpd.model.__file__).parent
 LAYERS = [
     # primitives: no model imports, or only each other
     "errors", "names", "timers", "confirms", "topic", "exchange_types", "arguments",
-    "queue_args", "access", "session",
+    "queue_args", "access", "permissions", "session",
     # messages and queues
     "message", "deadletter", "queue", "exchange", "transactions",
     # channels, the journal, topology and routing
@@ -28,7 +28,7 @@ LAYERS = [
     # what handlers see, the handlers, the broker on top
     "context", "publish", "handlers", "broker", "recovery",
     # readers and changers from outside AMQP (management API, CLI)
-    "snapshot", "admin",
+    "snapshot", "admin", "accounts",
 ]  # fmt: skip
 
 

@@ -21,6 +21,7 @@ from pamqp import commands
 from amqpd import defaults
 from amqpd.errors import AMQPConnectionError, AMQPError, ChannelError, ReplyCode
 from amqpd.model import handlers
+from amqpd.model.access import FULL, Access, VhostInfo
 from amqpd.model.channel import ChannelModel, Consumer
 from amqpd.model.context import SessionState
 from amqpd.model.delayed import DelayedDelivery
@@ -47,11 +48,18 @@ class Broker:
         wall_clock: Callable[[], float] = time.time,
         consumer_timeout: int | None = defaults.CONSUMER_TIMEOUT_MS,
         journal: Journal | None = None,
+        access: Access | None = None,
     ) -> None:
         # The journal records what the store must keep (a disabled one: nothing).
         self.journal = journal or Journal()
         self.journal.wall_offset = lambda: wall_clock() - clock()
-        self.vhosts = {name: VirtualHost(name, self.journal) for name in vhosts}
+        # Who may do what where; without one, everyone may do everything.
+        if access is None:
+            access = Access({}, vhosts)
+            access.enforcing = False
+        self.access = access
+        access.record = self.journal.setting_changed
+        self.vhosts = {name: VirtualHost(name, self.journal) for name in access.vhosts}
         self.max_message_size = max_message_size
         self.clock = clock
         self.wall_clock = wall_clock
@@ -77,14 +85,71 @@ class Broker:
         """Read the clock: the model's time for this entry point."""
         self.dispatcher.now = self.clock()
 
+    # ---- virtual hosts and who may open them ------------------------------------
+    def open_refusal(self, user: str, vhost: str) -> str | None:
+        """Why ``user`` may not open ``vhost`` (530 NOT_ALLOWED), or None."""
+        count = sum(1 for state in self.sessions.values() if state.vhost.name == vhost)
+        return self.access.open_refusal(user, vhost, count)
+
+    def put_vhost(
+        self, name: str, description: str = "", tags: tuple[str, ...] = (), creator: str = ""
+    ) -> bool:
+        """Create or describe a vhost; a new one gives ``creator`` full permissions
+        on it, as RabbitMQ gives the user who created it. True if it is new."""
+        old = self.access.vhosts.get(name)
+        limits = dict(old.limits) if old is not None else {}
+        created = self.access.put_vhost(VhostInfo(name, description, tags, limits))
+        if created:
+            self.vhosts[name] = VirtualHost(name, self.journal)
+            if creator in self.access.users:
+                self.access.set_permission(creator, name, FULL)
+        return created
+
+    def delete_vhost(self, name: str) -> list[Session]:
+        """Remove a vhost and all it held (queues and their messages, exchanges,
+        bindings, permissions, limits); returns its connections, which the
+        shell closes with 320 CONNECTION_FORCED. They are gone from the model now."""
+        vhost = self.vhosts.pop(name, None)
+        self.access.delete_vhost(name)
+        if vhost is None:
+            return []
+        self.tick()
+        sessions = [s for s, state in self.sessions.items() if state.vhost is vhost]
+        for session in sessions:
+            self.connection_closed(session)
+        for queue in list(vhost.queues.values()):
+            self.delete_queue(vhost, queue)
+        for exchange in list(vhost.exchanges.values()):
+            vhost.remove_exchange(exchange)
+        self.dispatch()
+        return sessions
+
+    def restore_access(self, settings: list[tuple[str, str, bytes]]) -> bool:
+        """Bring back the users, vhosts and permissions the store kept; False on a
+        first start (nothing kept), when the configured ones stay."""
+        if not self.access.restore(settings):
+            return False
+        for name in list(self.vhosts):
+            if name not in self.access.vhosts:
+                del self.vhosts[name]
+        for name in self.access.vhosts:
+            if name not in self.vhosts:
+                self.vhosts[name] = VirtualHost(name, self.journal)
+        return True
+
     # ---- lifecycle --------------------------------------------------------------
     def connection_opened(self, session: Session) -> None:
-        self.sessions[session] = SessionState(session, self.vhosts[session.vhost])
+        vhost = self.vhosts.get(session.vhost)
+        if vhost is not None:  # else it was deleted while the connection opened
+            self.sessions[session] = SessionState(session, vhost)
 
     def channel_opened(self, session: Session, number: int) -> None:
+        state = self.sessions.get(session)
+        if state is None:  # its vhost was deleted; the connection is closing
+            return
         channel = ChannelModel(session, number, self.consumer_timeout)
         channel.on_first_unacked = self._ack_watch.add
-        self.sessions[session].channels[number] = channel
+        state.channels[number] = channel
 
     def channel_closed(self, session: Session, number: int) -> None:
         state = self.sessions.get(session)
@@ -175,8 +240,10 @@ class Broker:
 
     # ---- commands ---------------------------------------------------------------
     def command(self, session: Session, number: int, command: Command) -> None:
-        state = self.sessions[session]
-        channel = state.channels[number]
+        state = self.sessions.get(session)
+        channel = state.channels.get(number) if state is not None else None
+        if channel is None:  # its vhost was deleted; the connection is closing
+            return
         method = command.method
         handler = handlers.TABLE.get(type(method))
         self.tick()

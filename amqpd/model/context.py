@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from amqpd.model.access import Access
 from amqpd.model.channel import ChannelModel, Consumer
 from amqpd.model.delayed import DelayedDelivery
 from amqpd.model.dispatcher import Dispatcher
@@ -35,6 +36,7 @@ class SessionState:
 
 
 class BrokerContext(Protocol):
+    access: Access
     journal: Journal
     dispatcher: Dispatcher
     delayed: DelayedDelivery

@@ -19,6 +19,8 @@ from amqpd.model.confirms import Confirms
 from amqpd.model.context import BrokerContext, SessionState
 from amqpd.model.errors import WaitForStore
 from amqpd.model.exchange import default_exchange_refused
+from amqpd.model.permissions import CONFIGURE, READ, WRITE, queue_limit_reached, require
+from amqpd.model.permissions import require_topic as _require_topic
 from amqpd.model.queue import PAGE_WINDOW, Queue
 from amqpd.model.queue_args import check_consumer
 from amqpd.model.reply_to import REPLY_TO, is_reply_queue
@@ -30,6 +32,44 @@ Reply = Method | None
 Handler = Callable[[BrokerContext, SessionState, ChannelModel, Command], Reply]
 
 
+# ---- permissions ------------------------------------------------------------------
+
+
+def _allowed(ctx: BrokerContext, state: SessionState, permission: str, kind: str, name: str):
+    require(ctx.access, state.session.user, state.vhost.name, permission, kind, name)
+
+
+def _topic_allowed(ctx: BrokerContext, state: SessionState, permission: str, exchange: str,
+                   key: str) -> None:  # fmt: skip
+    """Topic permissions apply to topic exchanges only."""
+    found = state.vhost.exchanges.get(exchange)
+    if found is not None and found.type == "topic":
+        _require_topic(ctx.access, state.session.user, state.vhost.name, permission, exchange, key)
+
+
+def _binding_allowed(
+    ctx: BrokerContext, state: SessionState, source: str, kind: str, destination: str, key: str
+) -> None:
+    """Binding and unbinding: write on the destination, read on the source (and
+    its topic permission), with the default exchange refused in between."""
+    _allowed(ctx, state, WRITE, kind, destination)
+    if "" == source or (kind == "exchange" and destination == ""):
+        raise default_exchange_refused()
+    _allowed(ctx, state, READ, "exchange", source)
+    _topic_allowed(ctx, state, READ, source, key)
+
+
+def _named_exchange_allowed(
+    ctx: BrokerContext, state: SessionState, owner: str, kind: str, arguments: dict, key: str
+) -> None:
+    """A new exchange naming an alternate exchange, or a new queue naming a
+    dead-letter exchange: read on itself, write on the exchange it names."""
+    named = arguments.get(key)
+    if isinstance(named, str):
+        _allowed(ctx, state, READ, kind, owner)
+        _allowed(ctx, state, WRITE, "exchange", named)
+
+
 # ---- exchange class --------------------------------------------------------------
 
 
@@ -37,6 +77,11 @@ def exchange_declare(
     ctx: BrokerContext, state: SessionState, channel: ChannelModel, command: Command
 ) -> Reply:
     m = command.method
+    if not m.passive and m.exchange != "":
+        _allowed(ctx, state, CONFIGURE, "exchange", m.exchange)
+        if m.exchange not in state.vhost.exchanges:
+            _named_exchange_allowed(ctx, state, m.exchange, "exchange", m.arguments or {},
+                                    "alternate-exchange")  # fmt: skip
     state.vhost.declare_exchange(
         m.exchange,
         m.exchange_type,
@@ -53,6 +98,8 @@ def exchange_delete(
     ctx: BrokerContext, state: SessionState, channel: ChannelModel, command: Command
 ) -> Reply:
     m = command.method
+    if m.exchange != "" and not m.exchange.startswith("amq."):  # those are refused first
+        _allowed(ctx, state, CONFIGURE, "exchange", m.exchange)
     state.vhost.delete_exchange(m.exchange, m.if_unused)
     return commands.Exchange.DeleteOk()
 
@@ -61,6 +108,7 @@ def exchange_bind(
     ctx: BrokerContext, state: SessionState, channel: ChannelModel, command: Command
 ) -> Reply:
     m = command.method
+    _binding_allowed(ctx, state, m.source, "exchange", m.destination, m.routing_key)
     vhost = state.vhost
     source = vhost.exchange(m.source)  # a missing source is reported first
     vhost.bind_exchange(vhost.exchange(m.destination), source, m.routing_key, m.arguments or {})
@@ -71,6 +119,7 @@ def exchange_unbind(
     ctx: BrokerContext, state: SessionState, channel: ChannelModel, command: Command
 ) -> Reply:
     m = command.method
+    _binding_allowed(ctx, state, m.source, "exchange", m.destination, m.routing_key)
     vhost = state.vhost
     if "" in (m.source, m.destination):
         raise default_exchange_refused()
@@ -90,6 +139,16 @@ def queue_declare(
     m = command.method
     if is_reply_queue(m.queue):
         return ctx.reply_to.declare(m.queue, state.vhost.name)
+
+    def check(name: str, new: bool) -> None:
+        _allowed(ctx, state, CONFIGURE, "queue", name)
+        if new:
+            limit = ctx.access.queue_limit(state.vhost.name)
+            if limit is not None and len(state.vhost.queues) >= limit:
+                raise queue_limit_reached(name, state.vhost.name, limit)
+            _named_exchange_allowed(ctx, state, name, "queue", m.arguments or {},
+                                    "x-dead-letter-exchange")  # fmt: skip
+
     queue = state.vhost.declare_queue(
         m.queue,
         owner=state.session,
@@ -98,6 +157,7 @@ def queue_declare(
         exclusive=m.exclusive,
         auto_delete=m.auto_delete,
         arguments=m.arguments or {},
+        check=check,
     )
     channel.last_queue = queue.name
     ctx.dispatcher.touch(queue)
@@ -133,9 +193,10 @@ def queue_bind(
     ctx: BrokerContext, state: SessionState, channel: ChannelModel, command: Command
 ) -> Reply:
     m = command.method
+    key = _binding_key(channel, m.queue, m.routing_key)
+    _binding_allowed(ctx, state, m.exchange, "queue", _queue_name(channel, m.queue), key)
     exchange = state.vhost.exchange(m.exchange)  # a missing exchange is reported first
     queue = _owned_queue(state, channel, m.queue)
-    key = _binding_key(channel, m.queue, m.routing_key)
     state.vhost.bind_queue(queue, exchange, key, m.arguments or {})
     return commands.Queue.BindOk()
 
@@ -144,14 +205,13 @@ def queue_unbind(
     ctx: BrokerContext, state: SessionState, channel: ChannelModel, command: Command
 ) -> Reply:
     m = command.method
-    if m.exchange == "":
-        raise default_exchange_refused()
+    key = _binding_key(channel, m.queue, m.routing_key)
+    _binding_allowed(ctx, state, m.exchange, "queue", _queue_name(channel, m.queue), key)
     vhost = state.vhost
     queue = vhost.queues.get(_queue_name(channel, m.queue))
     exchange = vhost.exchanges.get(m.exchange)
     # RabbitMQ neither checks exclusivity nor reports anything missing here.
     if queue is not None and exchange is not None:
-        key = _binding_key(channel, m.queue, m.routing_key)
         vhost.unbind_queue(queue, exchange, key, m.arguments or {})
     return commands.Queue.UnbindOk()
 
@@ -159,6 +219,7 @@ def queue_unbind(
 def queue_purge(
     ctx: BrokerContext, state: SessionState, channel: ChannelModel, command: Command
 ) -> Reply:
+    _allowed(ctx, state, READ, "queue", _queue_name(channel, command.method.queue))
     queue = _owned_queue(state, channel, command.method.queue)
     count, paged_from = queue.message_count, queue.paged_from  # None when nothing is paged
     ctx.journal.purged(queue, queue.purge(), paged_from)
@@ -169,6 +230,7 @@ def queue_delete(
     ctx: BrokerContext, state: SessionState, channel: ChannelModel, command: Command
 ) -> Reply:
     m = command.method
+    _allowed(ctx, state, CONFIGURE, "queue", _queue_name(channel, m.queue))
     queue = state.vhost.queues.get(_queue_name(channel, m.queue))
     if queue is None:  # also the direct reply-to pseudo-queue
         return commands.Queue.DeleteOk(message_count=0)
@@ -218,6 +280,7 @@ def basic_consume(
     m = command.method
     if m.queue == REPLY_TO:
         return ctx.reply_to.consume(channel, m.consumer_tag, m.no_ack)
+    _allowed(ctx, state, READ, "queue", _queue_name(channel, m.queue))
     queue = _owned_queue(state, channel, m.queue)
     tag = m.consumer_tag or names.consumer_tag()
     if tag in channel.consumers:
@@ -272,6 +335,7 @@ def basic_get(
     ctx: BrokerContext, state: SessionState, channel: ChannelModel, command: Command
 ) -> Reply:
     m = command.method
+    _allowed(ctx, state, READ, "queue", _queue_name(channel, m.queue))
     queue = _owned_queue(state, channel, m.queue)
     dispatcher = ctx.dispatcher
     dispatcher.touch(queue)

@@ -1,8 +1,9 @@
 """basic.publish: the checks, then routing with sender-selected keys, direct
 reply-to and delayed delivery.
 
-The checks run in RabbitMQ's order: the size, the exchange exists and is not
-internal, user-id matches the login, the expiration is a valid TTL, CC/BCC are
+The checks run in RabbitMQ's order: the size, write permission on the
+exchange, the exchange exists and is not internal, the topic permission on the
+routing key (topic exchanges), user-id matches the login, the expiration is a valid TTL, CC/BCC are
 arrays.
 """
 
@@ -23,6 +24,7 @@ from amqpd.model.message import (
     priority_of,
     string_keys,
 )
+from amqpd.model.permissions import WRITE, require, require_topic
 from amqpd.model.reply_to import REPLY_PREFIX, REPLY_TO
 from amqpd.model.routing import route, routing_keys
 from amqpd.wire import properties as props_codec
@@ -46,12 +48,16 @@ def check_and_build(
             f"message size {size} is larger than configured max size {ctx.max_message_size}",
         )
     vhost = state.vhost
+    user = state.session.user
+    require(ctx.access, user, vhost.name, WRITE, "exchange", method.exchange)
     exchange = vhost.exchange(method.exchange)
     if exchange.internal:
         raise ChannelError(
             ReplyCode.ACCESS_REFUSED,
             f"cannot publish to internal exchange '{exchange.name}' in vhost '{vhost.name}'",
         )
+    if exchange.type == "topic":
+        require_topic(ctx.access, user, vhost.name, WRITE, exchange.name, method.routing_key)
     message = Message(method.exchange, method.routing_key, header, body)
     if needs_properties(header.raw_properties):
         _apply_properties(ctx, state, channel, message)

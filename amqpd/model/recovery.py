@@ -41,6 +41,10 @@ def restore(broker: Broker, snapshot: Snapshot, read_messages: ReadMessages) -> 
     enabled, journal.enabled = journal.enabled, False  # nothing recovered is written again
     try:
         broker.tick()
+        # Users, vhosts and permissions first: exchanges and queues need their vhosts.
+        first_start = not broker.restore_access(
+            [(s.kind, s.key, s.value) for s in snapshot.settings]
+        )
         for record in snapshot.exchanges:
             _restore_exchange(broker, record)
         queues = [queue for record in snapshot.queues if (queue := _restore_queue(broker, record))]
@@ -52,6 +56,8 @@ def restore(broker: Broker, snapshot: Snapshot, read_messages: ReadMessages) -> 
             _restore_delayed(broker, delayed)
     finally:
         journal.enabled = enabled
+    if first_start:  # the configured users and vhosts are kept from now on
+        broker.access.record_all()
     broker.dispatch()
     if snapshot.exchanges or snapshot.queues or snapshot.delayed:
         log.info(

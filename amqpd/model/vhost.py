@@ -8,6 +8,8 @@ model changes, so a change the journal cannot record never happens at all.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from amqpd.errors import AMQPConnectionError, ChannelError, ReplyCode
 from amqpd.model import names
 from amqpd.model.arguments import QUEUE_EQUIVALENCE_ARGS, inequivalence, type_name
@@ -161,6 +163,10 @@ class VirtualHost:
             )
         self._remove_exchange(exchange)
 
+    def remove_exchange(self, exchange: Exchange) -> None:
+        """Remove an exchange and its bindings, whatever its name (the vhost is going)."""
+        self._remove_exchange(exchange)
+
     def _remove_exchange(self, exchange: Exchange) -> None:
         for dest, key, frozen in list(exchange.bindings):
             self._drop_binding(exchange, (dest, key, frozen))
@@ -182,7 +188,10 @@ class VirtualHost:
         exclusive: bool,
         auto_delete: bool,
         arguments: dict,
+        check: Callable[[str, bool], None] | None = None,
     ) -> Queue:
+        """``check(name, new)``: the caller's permission and limit checks, once the
+        name is known (server-named queues included) and before anything changes."""
         if passive:
             queue = self.queue(name)
             self.check_exclusive(queue, owner)
@@ -196,6 +205,8 @@ class VirtualHost:
                 ReplyCode.ACCESS_REFUSED, f"queue name '{name}' contains reserved prefix 'amq.*'"
             )
         current = self.queues.get(name)
+        if check is not None:
+            check(name, current is None)
         if current is None:
             problem = check_new_queue(
                 name,

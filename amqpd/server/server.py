@@ -15,6 +15,7 @@ from amqpd.model.access import Access
 from amqpd.model.broker import Broker
 from amqpd.model.journal import Journal
 from amqpd.server.connection import ConnectionHandler
+from amqpd.server.login import PeerLogin
 from amqpd.server.management import ManagementService
 from amqpd.server.resources import ResourceMonitor, total_memory
 from amqpd.server.storage import StoreRunner
@@ -39,12 +40,14 @@ class Server:
     def __init__(self, config: BrokerConfig) -> None:
         self.config = config
         self.access = Access(config.users(), config.vhosts)
+        self.access.loopback_users = config.loopback_users
         self.broker = Broker(
             config.vhosts,
             config.max_message_size,
             clock=trio.current_time,
             consumer_timeout=config.consumer_timeout or None,  # 0: off
             journal=Journal(enabled=True),
+            access=self.access,
         )
         store = MemoryStore() if config.store == "memory" else SQLiteStore(config.data_dir)
         self.storage = StoreRunner(store, self.broker, self.after_broker, self._store_failed)
@@ -177,7 +180,7 @@ class Server:
             stream,
             peer,
             self.settings,
-            self.access,
+            PeerLogin(self.broker, host, peer),
             self.broker,
             self.config.max_connection_output,
             on_broker_change=self.after_broker,

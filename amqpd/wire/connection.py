@@ -430,8 +430,9 @@ class Connection:
 
     def _on_open(self, method: commands.Connection.Open) -> None:
         vhost = method.virtual_host
-        if not self._authority.vhost_exists(vhost):
-            raise AMQPConnectionError(ReplyCode.NOT_ALLOWED, f"vhost {vhost} not found")
+        refusal = self._authority.open_refusal(self.user or "", vhost)
+        if refusal is not None:
+            raise AMQPConnectionError(ReplyCode.NOT_ALLOWED, refusal)
         self.vhost = vhost
         self._move(State.OPEN)
         self._deadline = None

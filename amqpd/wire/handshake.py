@@ -18,11 +18,12 @@ MAX_CLOSE_WAIT = 30.0
 
 
 class Authority(Protocol):
-    """Who may log in, and which virtual hosts exist."""
+    """Who may log in, and to which virtual hosts."""
 
     def check_password(self, user: str, password: str) -> bool: ...
 
-    def vhost_exists(self, vhost: str) -> bool: ...
+    def open_refusal(self, user: str, vhost: str) -> str | None:
+        """Why ``user`` may not open ``vhost`` (530 NOT_ALLOWED), or None."""
 
 
 @dataclass(frozen=True)

@@ -8,13 +8,17 @@ from amqpd.management.resources import (
     exchanges,
     messages,
     overview,
+    permissions,
     queues,
+    users,
+    vhosts,
 )
 from amqpd.management.router import Router
 
 
 def build_router() -> Router:
     router = Router()
-    for module in (overview, exchanges, queues, bindings, messages, connections):
+    for module in (overview, exchanges, queues, bindings, messages, connections,
+                   users, vhosts, permissions):  # fmt: skip
         module.register(router)
     return router

@@ -1,12 +1,10 @@
-"""/api/overview, /api/whoami, /api/vhosts (read), /api/cluster-name, /api/extensions."""
+"""/api/overview, /api/whoami, /api/cluster-name, /api/extensions."""
 
 from __future__ import annotations
 
-from amqpd.management import listing
 from amqpd.management.auth import visible_vhosts
 from amqpd.management.context import ManagementContext
 from amqpd.management.request import Request
-from amqpd.management.resources.common import vhost_param
 from amqpd.model import snapshot
 from amqpd.model.exchange_types import REGISTRY
 
@@ -23,8 +21,6 @@ _EXCHANGE_TYPES = {
 def register(router) -> None:  # noqa: ANN001 - a Router
     router.add("/api/overview", get=overview)
     router.add("/api/whoami", get=whoami)
-    router.add("/api/vhosts", get=vhosts)
-    router.add("/api/vhosts/{vhost}", get=vhost)
     router.add("/api/cluster-name", get=cluster_name)
     router.add("/api/extensions", get=extensions)
 
@@ -84,30 +80,6 @@ async def overview(ctx: ManagementContext, request: Request) -> dict:
 
 async def whoami(ctx: ManagementContext, request: Request) -> dict:
     return {"name": request.user.name, "tags": list(request.user.tags)}
-
-
-def _render_vhost(ctx: ManagementContext, name: str) -> dict:
-    info = ctx.access.vhosts[name]
-    queues = snapshot.queues(ctx.broker, name)
-    return {
-        "cluster_state": {ctx.node.name: "running"},
-        "default_queue_type": "undefined",
-        "description": info.description,
-        "metadata": {"description": info.description, "tags": list(info.tags)},
-        "name": name,
-        "tags": list(info.tags),
-        "tracing": False,
-        **_totals(queues),
-    }
-
-
-async def vhosts(ctx: ManagementContext, request: Request) -> object:
-    items = [_render_vhost(ctx, v) for v in visible_vhosts(ctx.access, request.user)]
-    return listing.render(request, items)
-
-
-async def vhost(ctx: ManagementContext, request: Request) -> dict:
-    return _render_vhost(ctx, vhost_param(ctx, request))
 
 
 async def cluster_name(ctx: ManagementContext, request: Request) -> dict:
