@@ -216,8 +216,10 @@ def test_topic_permissions_are_set_shown_and_deleted(api, made):
     assert api.get(path("vhosts", where, "topic-permissions")).json == [expected]
     answer = api.put(path("topic-permissions", where, name),
                      {"exchange": "t2", "write": "(", "read": ""})  # fmt: skip
-    assert answer.json == {"error": "bad_request",
-                           "reason": ["invalid_regexp", "(", [[ord(c) for c in "missing )"], 1]]}
+    assert answer.json == {
+        "error": "bad_request",
+        "reason": ["invalid_regexp", "(", [[ord(c) for c in "missing )"], 1]],
+    }
     answer = api.put(path("topic-permissions", where, name), {"write": "", "read": ""})
     assert answer.json == {"error": "bad_request", "reason": "[{key_missing,exchange}]"}
     assert api.delete(path("topic-permissions", where, name)).status == 204
