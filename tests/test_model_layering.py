@@ -18,17 +18,17 @@ MODEL = Path(amqpd.model.__file__).parent
 LAYERS = [
     # primitives: no model imports, or only each other
     "errors", "names", "timers", "confirms", "topic", "exchange_types", "arguments",
-    "queue_args", "access", "permissions", "session",
+    "queue_args", "access", "permissions", "session", "policies",
     # messages and queues
     "message", "deadletter", "queue", "exchange", "transactions",
     # channels, the journal, topology and routing
     "channel", "journal", "vhost", "routing",
     # moving messages, and the features built on it
-    "dispatcher", "delayed", "reply_to",
+    "dispatcher", "delayed", "reply_to", "parameters",
     # what handlers see, the handlers, the broker on top
     "context", "publish", "handlers", "broker", "recovery",
     # readers and changers from outside AMQP (management API, CLI)
-    "snapshot", "admin", "accounts",
+    "snapshot", "admin", "policy_admin", "accounts",
 ]  # fmt: skip
 
 

@@ -69,6 +69,7 @@ class Broker:
         self.dispatcher = Dispatcher(self.vhosts, self.timers, wall_clock, self.journal)
         self.delayed = DelayedDelivery(self.timers, self.journal, self.dispatcher)
         self.reply_to = DirectReplyTo()
+        self.parameters: dict[str, object] = {}  # global parameters (model/parameters.py)
         # Sessions whose later commands wait for the store (see journal.py).
         self.held: set[Session] = set()
         self._confirming: set[ChannelModel] = set()

@@ -111,8 +111,12 @@ class Dispatcher:
             self.dead_letter(queue, expired, "expired")
 
     def _enforce_limits(self, queue: Queue) -> None:
+        # Only drop-head drops: a reject-publish queue over a limit lowered by a
+        # policy keeps its messages and refuses new ones, as RabbitMQ's does.
+        if queue.overflow != "drop-head":
+            return
         dropped = []
-        while queue.over_limit():
+        while queue.over_limit() and queue.in_memory:
             dropped.append(queue.pop())
         if dropped:
             self.dead_letter(queue, dropped, "maxlen")

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from amqpd.errors import ChannelError, ReplyCode
 from amqpd.model.exchange_types import REGISTRY, ExchangeType
+from amqpd.model.policies import Policy, alternate_exchange
 
 # Exchanges every vhost has, as in RabbitMQ.
 PREDECLARED = {
@@ -43,13 +44,18 @@ class Exchange:
         self.bindings: dict[tuple, dict] = {}
         # (source name, key, frozen arguments) for bindings where this is the destination.
         self.inbound: set[tuple] = set()
+        self.policy: Policy | None = None
+        self.operator_policy: Policy | None = None
+        self.alternate = alternate_exchange(self.arguments)
 
-    @property
-    def alternate(self) -> str | None:
-        value = self.arguments.get("alternate-exchange")
-        if isinstance(value, bytes):
-            value = value.decode("utf-8", "replace")
-        return value if isinstance(value, str) else None
+    def set_policies(self, policy: Policy | None, operator: Policy | None) -> bool:
+        """Apply a new policy pair; True if the alternate exchange changed.
+        The alternate-exchange argument wins over a policy's."""
+        self.policy, self.operator_policy = policy, operator
+        alternate = alternate_exchange(self.arguments, policy, operator)
+        changed = alternate != self.alternate
+        self.alternate = alternate
+        return changed
 
 
 def is_known_type(type_: str, arguments: dict) -> bool:

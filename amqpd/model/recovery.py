@@ -17,6 +17,7 @@ import logging
 from collections.abc import Callable
 
 from amqpd.errors import AMQPError
+from amqpd.model import parameters
 from amqpd.model.broker import Broker
 from amqpd.model.exchange import Exchange
 from amqpd.model.journal import entries_from_records, message_from_record
@@ -50,6 +51,7 @@ def restore(broker: Broker, snapshot: Snapshot, read_messages: ReadMessages) -> 
         queues = [queue for record in snapshot.queues if (queue := _restore_queue(broker, record))]
         for binding in snapshot.bindings:
             _restore_binding(broker, binding)
+        parameters.restore(broker, snapshot.settings)  # policies reach every queue and exchange
         for queue in queues:
             _restore_messages(broker, queue, snapshot, read_messages)
         for delayed in snapshot.delayed:

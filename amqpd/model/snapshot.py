@@ -6,11 +6,12 @@ exchanges and channels. Counts are exact at the moment of the snapshot.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from amqpd.model.broker import Broker
 from amqpd.model.channel import ChannelModel
 from amqpd.model.exchange import Exchange
+from amqpd.model.policies import effective_definition
 from amqpd.model.queue import Queue
 from amqpd.model.session import Session
 from amqpd.model.transactions import HeldPublish
@@ -34,6 +35,9 @@ class QueueSnapshot:
     consumers: int
     single_active_consumer_tag: str | None
     exclusive_consumer_tag: str | None
+    policy: str | None = None  # the names of the policies that apply
+    operator_policy: str | None = None
+    effective_policy_definition: dict = field(default_factory=dict)
 
     @property
     def messages(self) -> int:
@@ -49,6 +53,7 @@ class ExchangeSnapshot:
     auto_delete: bool
     internal: bool
     arguments: dict
+    policy: str | None = None
 
 
 @dataclass(frozen=True)
@@ -99,12 +104,22 @@ def queue(q: Queue) -> QueueSnapshot:
         q.vhost, q.name, q.type, q.durable, q.auto_delete, q.exclusive_owner is not None,
         dict(q.arguments), q.message_count, q.unacked, q.bytes + q.paged_bytes, q.paged,
         q.paged_bytes, len(q.consumers), active, exclusive,
+        q.policy.name if q.policy else None,
+        q.operator_policy.name if q.operator_policy else None,
+        effective_definition(q.policy, q.operator_policy),
     )  # fmt: skip
 
 
 def exchange(vhost: str, x: Exchange) -> ExchangeSnapshot:
     return ExchangeSnapshot(
-        vhost, x.name, x.type, x.durable, x.auto_delete, x.internal, dict(x.arguments)
+        vhost,
+        x.name,
+        x.type,
+        x.durable,
+        x.auto_delete,
+        x.internal,
+        dict(x.arguments),
+        x.policy.name if x.policy else None,
     )
 
 

@@ -23,6 +23,7 @@ from amqpd.model.exchange import (
 )
 from amqpd.model.journal import Journal
 from amqpd.model.message import freeze
+from amqpd.model.policies import PolicySet
 from amqpd.model.queue import Queue
 from amqpd.model.queue_args import check_new_queue
 
@@ -47,6 +48,7 @@ class VirtualHost:
             xname: Exchange(xname, xtype) for xname, xtype in PREDECLARED.items()
         }
         self.queues: dict[str, Queue] = {}
+        self.policies = PolicySet()  # its policies and operator policies (parameters.py)
 
     # ---- lookups ----------------------------------------------------------------
     def exchange(self, name: str) -> Exchange:
@@ -90,6 +92,7 @@ class VirtualHost:
         if current is None:
             self._check_new_exchange(name, arguments)
             exchange = Exchange(name, type_, durable, auto_delete, internal, arguments)
+            exchange.set_policies(*self.policies.match("exchange", name))
             self.journal.exchange_declared(self.name, exchange)
             self.exchanges[name] = exchange
             return exchange
@@ -221,6 +224,7 @@ class VirtualHost:
                 raise problem
             queue = Queue(name, self.name, durable, owner if exclusive else None, auto_delete,
                           arguments)  # fmt: skip
+            queue.set_policies(*self.policies.match("queue", name, queue.type))
             self.journal.queue_declared(queue)
             self.queues[name] = queue
             return queue

@@ -21,7 +21,7 @@ def register(router) -> None:  # noqa: ANN001 - a Router
 
 
 def render(x: ExchangeSnapshot) -> dict:
-    return {
+    body = {
         "arguments": x.arguments,
         "auto_delete": x.auto_delete,
         "durable": x.durable,
@@ -31,6 +31,9 @@ def render(x: ExchangeSnapshot) -> dict:
         "user_who_performed_action": "rmq-internal",
         "vhost": x.vhost,
     }
+    if x.policy is not None:  # RabbitMQ shows the key only when a policy applies
+        body["policy"] = x.policy
+    return body
 
 
 def _name(request: Request) -> str:
