@@ -8,7 +8,9 @@ from amqpd.management.resources import (
     exchanges,
     messages,
     overview,
+    parameters,
     permissions,
+    policies,
     queues,
     users,
     vhosts,
@@ -19,6 +21,6 @@ from amqpd.management.router import Router
 def build_router() -> Router:
     router = Router()
     for module in (overview, exchanges, queues, bindings, messages, connections,
-                   users, vhosts, permissions):  # fmt: skip
+                   users, vhosts, permissions, policies, parameters):  # fmt: skip
         module.register(router)
     return router
