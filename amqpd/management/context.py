@@ -56,6 +56,24 @@ class ConnectionInfo:
     send_oct: int = 0
 
 
+@dataclass(frozen=True)
+class NodeStats:
+    """What the process measures of itself, read when a node or health check is asked for."""
+
+    mem_used: int  # resident set size, bytes
+    mem_limit: int  # the memory high watermark, bytes
+    mem_alarm: bool
+    disk_free: int  # free bytes in the data folder
+    disk_free_limit: int
+    disk_free_alarm: bool
+    fd_used: int
+    fd_total: int
+    sockets_used: int  # AMQP connections
+    uptime_ms: int
+    processors: int
+    os_pid: int
+
+
 class ManagementContext(Protocol):
     access: Access
     broker: Broker
@@ -66,6 +84,9 @@ class ManagementContext(Protocol):
 
     def close_connection(self, name: str, reason: str) -> bool:
         """Close a client connection with 320 CONNECTION_FORCED; False if unknown."""
+
+    def node_stats(self) -> NodeStats:
+        """This node's memory, disk, descriptors and alarms, measured now."""
 
     async def written(self) -> None:
         """Return once every durable change made so far is on disk."""

@@ -10,6 +10,9 @@ same one-line error as for AMQP, and port 0 picks a free one.
 from __future__ import annotations
 
 import logging
+import os
+import resource
+import shutil
 import socket
 import time
 
@@ -19,11 +22,12 @@ import trio
 
 from amqpd.errors import ReplyCode
 from amqpd.management.app import ManagementApp
-from amqpd.management.context import ConnectionInfo, Listener, NodeInfo
+from amqpd.management.context import ConnectionInfo, Listener, NodeInfo, NodeStats
 from amqpd.management.resources import build_router
 from amqpd.model.access import Access
 from amqpd.model.admin import Admin
 from amqpd.model.broker import Broker
+from amqpd.server.resources import resident_memory
 
 log = logging.getLogger("amqpd.management")
 
@@ -113,6 +117,27 @@ class ManagementService:
                 info.session.shutdown(ReplyCode.CONNECTION_FORCED, reason)
                 return True
         return False
+
+    def node_stats(self) -> NodeStats:
+        monitor = self._server.resources
+        reason = monitor.reason or ""
+        try:
+            disk_free = shutil.disk_usage(monitor.data_dir).free
+        except OSError:
+            disk_free = 0
+        try:
+            fd_used = len(os.listdir("/proc/self/fd"))
+        except OSError:
+            fd_used = 0
+        return NodeStats(
+            mem_used=resident_memory(), mem_limit=monitor.memory_limit,
+            mem_alarm="memory" in reason, disk_free=disk_free,
+            disk_free_limit=monitor.disk_limit, disk_free_alarm="disk" in reason,
+            fd_used=fd_used, fd_total=resource.getrlimit(resource.RLIMIT_NOFILE)[0],
+            sockets_used=len(self._server.handlers),
+            uptime_ms=int((time.time() - self.node.started_at) * 1000),
+            processors=os.cpu_count() or 1, os_pid=os.getpid(),
+        )  # fmt: skip
 
     async def written(self) -> None:
         await self._server.storage.wait_written(self.broker.journal.taken + 1)

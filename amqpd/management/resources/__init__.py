@@ -6,6 +6,7 @@ from amqpd.management.resources import (
     bindings,
     connections,
     exchanges,
+    health,
     messages,
     overview,
     parameters,
@@ -20,7 +21,7 @@ from amqpd.management.router import Router
 
 def build_router() -> Router:
     router = Router()
-    for module in (overview, exchanges, queues, bindings, messages, connections,
+    for module in (overview, exchanges, queues, bindings, messages, connections, health,
                    users, vhosts, permissions, policies, parameters):  # fmt: skip
         module.register(router)
     return router

@@ -25,6 +25,34 @@ def register(router) -> None:  # noqa: ANN001 - a Router
     router.add("/api/extensions", get=extensions)
 
 
+# Counters RabbitMQ keeps and amqpd does not count yet: present, at zero.
+_MESSAGE_STATS = (
+    "ack", "confirm", "deliver", "deliver_get", "deliver_no_ack", "disk_reads", "disk_writes",
+    "drop_unroutable", "get", "get_empty", "get_no_ack", "publish", "redeliver",
+    "return_unroutable",
+)  # fmt: skip
+_CHURN = (
+    "channel_closed", "channel_created", "connection_closed", "connection_created",
+    "queue_created", "queue_declared", "queue_deleted",
+)  # fmt: skip
+
+
+def _counters(names: tuple[str, ...]) -> dict:
+    out: dict = {}
+    for name in names:
+        out[name] = 0
+        out[f"{name}_details"] = dict(_RATE)
+    return out
+
+
+def exchange_types() -> list[dict]:
+    """The exchange types this broker offers, in RabbitMQ's order (by name)."""
+    return [
+        {"name": name, "description": _EXCHANGE_TYPES.get(name, ""), "enabled": True}
+        for name in sorted([*REGISTRY, "x-delayed-message"])
+    ]
+
+
 def _totals(queues: list[snapshot.QueueSnapshot]) -> dict:
     ready = sum(q.messages_ready for q in queues)
     unacked = sum(q.messages_unacknowledged for q in queues)
@@ -48,15 +76,18 @@ async def overview(ctx: ManagementContext, request: Request) -> dict:
     return {
         "management_version": node.rabbitmq_version,
         "rates_mode": "basic",
-        "exchange_types": [
-            {"name": name, "description": _EXCHANGE_TYPES.get(name, ""), "enabled": True}
-            for name in [*REGISTRY, "x-delayed-message"]
-        ],
+        "sample_retention_policies": {
+            "global": [600, 3600, 28800, 86400], "basic": [600, 3600], "detailed": [600],
+        },  # fmt: skip
+        "exchange_types": exchange_types(),
         "product_version": node.product_version,
         "product_name": node.product_name,
         "rabbitmq_version": node.rabbitmq_version,
         "cluster_name": node.cluster_name,
-        "message_stats": {},
+        "disable_stats": False,
+        "enable_queue_totals": False,
+        "message_stats": _counters(_MESSAGE_STATS),
+        "churn_rates": _counters(_CHURN),
         "queue_totals": _totals(queues),
         "object_totals": {
             "channels": len(channels),
@@ -65,6 +96,7 @@ async def overview(ctx: ManagementContext, request: Request) -> dict:
             "exchanges": len(exchanges),
             "queues": len(queues),
         },
+        "statistics_db_event_queue": 0,
         "node": node.name,
         "listeners": [
             {
@@ -74,6 +106,11 @@ async def overview(ctx: ManagementContext, request: Request) -> dict:
                 "port": lst.port,
             }
             for lst in node.listeners
+        ],  # fmt: skip
+        "contexts": [
+            {"ssl_opts": [], "node": node.name, "description": "RabbitMQ Management",
+             "path": "/", "port": str(lst.port)}
+            for lst in node.listeners if lst.protocol == "http"
         ],  # fmt: skip
     }
 
