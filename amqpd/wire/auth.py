@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import struct
 
-from pamqp import decode
+from amqpd.wire.fieldtable import TableError, decode_table, plain
 
 MECHANISMS = ("PLAIN", "AMQPLAIN")
 
@@ -20,15 +20,16 @@ def parse_response(mechanism: str, response: bytes | str) -> tuple[str, str] | N
             return None
         return _text(parts[1]), _text(parts[2])
     if mechanism == "AMQPLAIN":
-        # A field table without its length prefix, holding LOGIN and PASSWORD.
+        # A field table without its length prefix, holding LOGIN and PASSWORD;
+        # our own decoder, so its nesting is bounded like every other table's.
         try:
-            _used, table = decode.field_table(struct.pack(">I", len(response)) + response)
-        except Exception:
+            table, _end = decode_table(struct.pack(">I", len(response)) + response)
+        except (TableError, IndexError, struct.error):
             return None
         login, password = table.get("LOGIN"), table.get("PASSWORD")
         if login is None or password is None:
             return None
-        return _text(login), _text(password)
+        return _text(plain(login)), _text(plain(password))
     return None
 
 

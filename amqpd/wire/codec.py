@@ -56,8 +56,7 @@ def decode_method(payload: bytes) -> Method:
         struct.error,
         ValueError,
         IndexError,
-        TypeError,
-        RecursionError,  # tables nested deeper than Python's stack allows
+        TypeError,  # and fieldtable.TableError, a ValueError (nested too deep, say)
         exceptions.PAMQPException,
     ):
         raise AMQPConnectionError(

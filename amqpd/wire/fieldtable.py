@@ -5,6 +5,11 @@ types of its own (1 becomes a byte, whatever was sent). A broker that rewrites
 headers (dead-lettering, removing BCC) must hand back every other value exactly
 as it came, so here a value is a ``(type letter, value)`` pair; tables ("F")
 hold an ordered dict of such pairs and arrays ("A") a list of them.
+
+Tables and arrays nest at most ``MAX_DEPTH`` levels, counted as they are
+decoded: a client may not make the broker recurse deeper than that, and every
+later walk of a table (encoding it again, ``plain``, dead-lettering, the store)
+stays far from Python's recursion limit even on a deep Trio stack.
 """
 
 from __future__ import annotations
@@ -29,6 +34,9 @@ _FIXED = {
     "T": struct.Struct(">Q"),
 }
 _U32 = struct.Struct(">I")
+# The deepest nesting of tables and arrays accepted, the outermost table being
+# level 1. RabbitMQ takes thousands of levels; no client needs more than a few.
+MAX_DEPTH = 64
 _DECIMAL = struct.Struct(">Bi")
 
 # The names RabbitMQ prints for each type letter.
@@ -44,8 +52,13 @@ class TableError(ValueError):
     """The bytes are not a well-formed field table."""
 
 
-def decode_table(data: bytes, pos: int = 0) -> tuple[dict[str, Field], int]:
-    """A table with its 4-byte length at ``pos``; returns (table, end position)."""
+def decode_table(data: bytes, pos: int = 0, depth: int = 1) -> tuple[dict[str, Field], int]:
+    """A table with its 4-byte length at ``pos``; returns (table, end position).
+
+    ``depth`` is the table's nesting level (1 for a method's or a header's own
+    table); anything nested deeper than MAX_DEPTH is a TableError."""
+    if depth > MAX_DEPTH:
+        raise TableError(f"field tables nested deeper than {MAX_DEPTH} levels")
     if pos + 4 > len(data):
         raise TableError("truncated table length")
     (size,) = _U32.unpack_from(data, pos)
@@ -58,14 +71,17 @@ def decode_table(data: bytes, pos: int = 0) -> tuple[dict[str, Field], int]:
         klen = data[pos]
         key = data[pos + 1 : pos + 1 + klen].decode("utf-8", "surrogateescape")
         pos += 1 + klen
-        value, pos = decode_value(data, pos, end)
+        value, pos = decode_value(data, pos, end, depth)
         table.setdefault(key, value)  # the first of duplicate keys wins, as in RabbitMQ
     if pos != end:
         raise TableError("table overruns its length")
     return table, end
 
 
-def decode_value(data: bytes, pos: int, limit: int | None = None) -> tuple[Field, int]:
+def decode_value(
+    data: bytes, pos: int, limit: int | None = None, depth: int = 1
+) -> tuple[Field, int]:
+    """One typed value at ``pos``, inside a table or array at nesting level ``depth``."""
     limit = len(data) if limit is None else limit
     if pos >= limit:
         raise TableError("truncated value")
@@ -90,15 +106,17 @@ def decode_value(data: bytes, pos: int, limit: int | None = None) -> tuple[Field
         scale, value = _DECIMAL.unpack_from(data, pos)
         return ("D", decimal.Decimal(value).scaleb(-scale)), pos + 5
     if kind == "F":
-        table, end = decode_table(data, pos)
+        table, end = decode_table(data, pos, depth + 1)
         return ("F", table), end
     if kind == "A":
+        if depth + 1 > MAX_DEPTH:
+            raise TableError(f"field tables nested deeper than {MAX_DEPTH} levels")
         (size,) = _U32.unpack_from(data, pos)
         pos += 4
         end = pos + size
         items: list[Field] = []
         while pos < end:
-            item, pos = decode_value(data, pos, end)
+            item, pos = decode_value(data, pos, end, depth + 1)
             items.append(item)
         if pos != end:
             raise TableError("array overruns its length")

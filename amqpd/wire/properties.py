@@ -35,7 +35,9 @@ _U64 = struct.Struct(">Q")
 def decode(raw: bytes) -> dict[str, object]:
     """Properties present in ``raw`` (flags then values), by name.
 
-    Short strings are bytes, ``headers`` a typed table (see fieldtable).
+    Short strings are bytes, ``headers`` a typed table (see fieldtable). Bytes
+    that are not well-formed properties, or headers nested deeper than
+    ``fieldtable.MAX_DEPTH``, are a TableError.
     """
     try:
         (flags,) = _U16.unpack_from(raw, 0)
@@ -63,8 +65,6 @@ def decode(raw: bytes) -> dict[str, object]:
         return props
     except (IndexError, struct.error) as err:
         raise TableError("truncated properties") from err
-    except RecursionError:  # tables nested deeper than Python's stack allows
-        raise TableError("field tables nested too deep") from None
 
 
 def encode(props: dict[str, object]) -> bytes:
