@@ -18,6 +18,7 @@ import asyncio
 import json
 import shutil
 import subprocess
+import time
 from urllib.parse import urlparse
 
 import pika
@@ -206,6 +207,35 @@ def test_rabbitmqadmin_binds_publishes_and_gets(api_target, made):
     assert "binding deleted" in done.stdout
     bindings = admin_json(api_target, "list", "bindings", "source", "destination")
     assert {"source": exchange, "destination": queue} not in bindings
+
+
+@needs_rabbitmqadmin
+def test_rabbitmqadmin_lists_and_closes_a_connection(api_target):
+    label = unique("admin-conn")
+    parameters = pika.URLParameters(api_target.broker.url)
+    parameters.client_properties = {"connection_name": label}
+    connection = pika.BlockingConnection(parameters)
+    try:
+        connection.channel()
+
+        def mine() -> dict | None:
+            listed = admin_json(api_target, "list", "connections", "name", "user",
+                                "client_properties")  # fmt: skip
+            found = [c for c in listed if c["client_properties"].get("connection_name") == label]
+            return found[0] if found else None
+
+        found = wait_for(mine, COUNT_LAG, "rabbitmqadmin to list the connection")
+        assert found["user"] == "guest"
+        done = rabbitmqadmin(api_target, "close", "connection", f"name={found['name']}")
+        assert "connection closed" in done.stdout
+        with pytest.raises(pika.exceptions.ConnectionClosedByBroker) as closed:
+            deadline = time.monotonic() + COUNT_LAG
+            while time.monotonic() < deadline:
+                connection.process_data_events(time_limit=0.1)
+        assert closed.value.reply_code == 320
+    finally:
+        if connection.is_open:
+            connection.close()
 
 
 # ---- pyrabbit2 ------------------------------------------------------------------
