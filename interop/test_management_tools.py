@@ -238,6 +238,36 @@ def test_rabbitmqadmin_lists_and_closes_a_connection(api_target):
             connection.close()
 
 
+@needs_rabbitmqadmin
+def test_rabbitmqadmin_manages_users_vhosts_and_permissions(api_target, api):
+    user, vhost = unique("admin-user"), unique("admin-vhost")
+    try:
+        rabbitmqadmin(api_target, "declare", "user", f"name={user}", "password=s3cret",
+                      "tags=monitoring")  # fmt: skip
+        rabbitmqadmin(api_target, "declare", "vhost", f"name={vhost}")
+        rabbitmqadmin(api_target, "declare", "permission", f"vhost={vhost}", f"user={user}",
+                      "configure=^amq\\.gen.*", "write=.*", "read=")  # fmt: skip
+        users = {u["name"]: u for u in admin_json(api_target, "list", "users")}
+        assert users[user]["tags"] == ["monitoring"]
+        assert users[user]["hashing_algorithm"] == "rabbit_password_hashing_sha256"
+        assert vhost in {v["name"] for v in admin_json(api_target, "list", "vhosts")}
+        permissions = [
+            p for p in admin_json(api_target, "list", "permissions") if p["user"] == user
+        ]
+        assert permissions == [{"user": user, "vhost": vhost, "configure": "^amq\\.gen.*",
+                                "write": ".*", "read": ""}]  # fmt: skip
+        # The new user logs in to the API with its password.
+        as_user = ApiClient(api_target.url).as_user(user, "s3cret")
+        assert as_user.get("/api/whoami").json["name"] == user
+        rabbitmqadmin(api_target, "delete", "permission", f"vhost={vhost}", f"user={user}")
+        assert user not in {p["user"] for p in admin_json(api_target, "list", "permissions")}
+    finally:
+        rabbitmqadmin(api_target, "delete", "vhost", f"name={vhost}", check=False)
+        rabbitmqadmin(api_target, "delete", "user", f"name={user}", check=False)
+    assert user not in {u["name"] for u in admin_json(api_target, "list", "users")}
+    assert vhost not in {v["name"] for v in admin_json(api_target, "list", "vhosts")}
+
+
 # ---- pyrabbit2 ------------------------------------------------------------------
 @pytest.fixture
 def pyrabbit2_client(api_target):
