@@ -161,3 +161,48 @@ def test_unknown_clients_are_404(api, target):
 
 def test_deleting_an_unknown_connection_is_404(api):
     assert api.delete("/api/connections/no-such-connection").status == 404
+
+
+@pytest.fixture
+def management_user(api):
+    """A user tagged management only, with every permission in "/"; deleted afterwards."""
+    import uuid
+
+    name = f"http-clients-{uuid.uuid4().hex[:8]}"
+    assert api.put(path("users", name), {"password": "pw", "tags": "management"}).status == 201
+    perms = {"configure": ".*", "write": ".*", "read": ".*"}
+    assert api.put(path("permissions", "/", name), perms).status == 201
+    yield name
+    api.delete(path("users", name))
+
+
+def test_a_management_user_sees_only_its_own_clients(api, api_target, client, management_user):
+    _guests, guest_name, *_ = client
+    params = pika.URLParameters(api_target.broker.url)
+    params.credentials = pika.PlainCredentials(management_user, "pw")
+    own = pika.BlockingConnection(params)
+    try:
+        own.channel()
+        local = own._impl._transport._sock.getsockname()
+        remote = own._impl._transport._sock.getpeername()
+        own_name = f"{local[0]}:{local[1]} -> {remote[0]}:{remote[1]}"
+        wait_for(lambda: {own_name, guest_name} <= {c["name"] for c in api.get(
+            "/api/connections").json}, LAG, "both connections")  # fmt: skip
+        mine = api.as_user(management_user, "pw")
+        assert [c["name"] for c in mine.get("/api/connections").json] == [own_name]
+        wait_for(lambda: [c["name"] for c in mine.get("/api/channels").json] == [
+            f"{own_name} (1)"], LAG, "its channel")  # fmt: skip
+        refused = {"error": "not_authorised", "reason": "User not authorised to access object"}
+        answer = mine.get(path("connections", guest_name))
+        assert (answer.status, answer.json) == (401, refused)
+        answer = mine.delete(path("connections", guest_name))
+        assert (answer.status, answer.json) == (401, refused)
+        assert mine.get("/api/nodes").json == {"error": "not_authorised",
+                                                "reason": "Not monitor user"}  # fmt: skip
+        assert mine.delete(path("connections", own_name)).status == 204
+    finally:
+        if own.is_open:
+            try:
+                own.close()
+            except pika.exceptions.AMQPError:
+                pass

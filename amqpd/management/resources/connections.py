@@ -12,7 +12,7 @@ from __future__ import annotations
 from amqpd.management import listing
 from amqpd.management.auth import sees_all_vhosts, visible_vhosts
 from amqpd.management.context import ConnectionInfo, ManagementContext
-from amqpd.management.errors import not_found
+from amqpd.management.errors import not_authorised, not_found
 from amqpd.management.request import NO_CONTENT, Request, Response
 from amqpd.management.resources.common import vhost_param
 from amqpd.management.resources.values import json_safe
@@ -48,11 +48,18 @@ def _by_session(ctx: ManagementContext, request: Request) -> dict[object, Connec
 
 
 def _connection(ctx: ManagementContext, request: Request) -> ConnectionInfo:
+    """The connection named in the path: 404 if unknown, 401 if another user's."""
     name = request.params["name"]
-    found = next((c for c in _connections(ctx, request) if c.name == name), None)
+    found = next((c for c in ctx.connections() if c.name == name), None)
     if found is None:
         raise not_found()
+    _require_visible(request, found)
     return found
+
+
+def _require_visible(request: Request, conn: ConnectionInfo) -> None:
+    if not sees_all_vhosts(request.user) and conn.user != request.user.name:
+        raise not_authorised("User not authorised to access object")
 
 
 # ---- rendering --------------------------------------------------------------------
@@ -219,8 +226,11 @@ async def vhost_channels(ctx: ManagementContext, request: Request) -> object:
 
 async def show_channel(ctx: ManagementContext, request: Request) -> dict:
     name = request.params["name"]
-    for ch, conn in _channels(ctx, request):
-        if _channel_name(conn, ch.number) == name:
+    conns = {c.session: c for c in ctx.connections()}
+    for ch in snapshot.channels(ctx.broker):
+        conn = conns.get(ch.session)
+        if conn is not None and _channel_name(conn, ch.number) == name:
+            _require_visible(request, conn)
             body = render_channel(ch, conn, ctx.node.name)
             consumers = [
                 render_consumer(c, conn, ctx.node.name)
