@@ -338,6 +338,40 @@ def test_pyrabbit2_publishes_and_gets(pyrabbit2_client, made):
     assert keys == {queue}
 
 
+def test_pyrabbit2_users_vhosts_permissions_and_policies(pyrabbit2_client, api_target):
+    user, vhost = unique("p2-user"), unique("p2-vhost")
+    try:
+        pyrabbit2_client.create_vhost(vhost)
+        assert vhost in pyrabbit2_client.get_vhost_names()
+        pyrabbit2_client.create_user(user, "s3cret", tags="management")
+        assert user in {u["name"] for u in pyrabbit2_client.get_users()}
+        pyrabbit2_client.set_vhost_permissions(
+            vhost, user, "^x$", ".*", ""
+        )  # configure, read, write
+        [permission] = pyrabbit2_client.get_user_permissions(user)
+        assert (permission["vhost"], permission["configure"], permission["write"],
+                permission["read"]) == (vhost, "^x$", "", ".*")  # fmt: skip
+        assert pyrabbit2_client.is_alive(vhost) is True
+
+        definition = {"message-ttl": 60000, "max-length": 10}
+        pyrabbit2_client.create_policy(vhost, "p2-policy", pattern="^p2\\.", priority=3,
+                                       definition=definition, **{"apply-to": "queues"})  # fmt: skip
+        policy = pyrabbit2_client.get_policy(vhost, "p2-policy")
+        assert (policy["pattern"], policy["priority"], policy["apply-to"]) == (
+            "^p2\\.",
+            3,
+            "queues",
+        )
+        assert policy["definition"] == definition
+        assert "p2-policy" in {p["name"] for p in pyrabbit2_client.get_all_policies()}
+        pyrabbit2_client.delete_policy(vhost, "p2-policy")
+        assert "p2-policy" not in {p["name"] for p in pyrabbit2_client.get_all_policies()}
+    finally:
+        ApiClient(api_target.url).delete(path("users", user))
+        ApiClient(api_target.url).delete(path("vhosts", vhost))
+    assert vhost not in pyrabbit2_client.get_vhost_names()
+
+
 def test_pyrabbit2_unknown_queue_is_its_http_error(pyrabbit2_client):
     from pyrabbit2.http import HTTPError
 
