@@ -25,7 +25,6 @@ Rules this module keeps (each as RabbitMQ 3.10 behaves):
 
 from __future__ import annotations
 
-import enum
 import logging
 from collections import deque
 from dataclasses import dataclass
@@ -41,7 +40,7 @@ from amqpd.errors import (
     FatalFrameError,
     ReplyCode,
 )
-from amqpd.wire import auth, fastpath
+from amqpd.wire import fastpath
 from amqpd.wire.channel import Channel, ChannelState
 from amqpd.wire.codec import ContentHeader, decode_method, encode_method, method_ids
 from amqpd.wire.erlang import frame_error_text, octets_snippet
@@ -50,7 +49,6 @@ from amqpd.wire.events import (
     ChannelOpened,
     CommandReceived,
     ConnectionClosed,
-    ConnectionOpened,
     Event,
 )
 from amqpd.wire.frames import (
@@ -70,42 +68,15 @@ from amqpd.wire.handshake import (  # noqa: F401  (re-exported for the shell and
     PROTOCOL_HEADER,
     Authority,
     ConnectionSettings,
+    Handshake,
     negotiate,
 )
+from amqpd.wire.state import HANDSHAKE, SILENT, TRANSITIONS, State
 
 log = logging.getLogger("amqpd.wire")
 
 
-class State(enum.Enum):
-    AWAIT_HEADER = "awaiting protocol header"
-    AWAIT_START_OK = "starting"
-    AWAIT_TUNE_OK = "tuning"
-    AWAIT_OPEN = "opening"
-    OPEN = "running"
-    CLOSING = "closing"  # close sent or answered: only close / close-ok matter now
-    LINGER = "lingering"  # nothing more is read; the socket drops at the deadline
-    CLOSED = "closed"
-
-
-# Where each state may go. A transition not listed is a bug, not a client fault.
-_TRANSITIONS = {
-    State.AWAIT_HEADER: {State.AWAIT_START_OK, State.CLOSED},
-    State.AWAIT_START_OK: {State.AWAIT_TUNE_OK, State.CLOSING, State.LINGER, State.CLOSED},
-    State.AWAIT_TUNE_OK: {State.AWAIT_OPEN, State.LINGER, State.CLOSED},
-    State.AWAIT_OPEN: {State.OPEN, State.CLOSING, State.LINGER, State.CLOSED},
-    State.OPEN: {State.CLOSING, State.LINGER, State.CLOSED},
-    State.CLOSING: {State.CLOSED},
-    State.LINGER: {State.CLOSED},
-    State.CLOSED: set(),
-}
-_HANDSHAKE = frozenset(
-    {State.AWAIT_HEADER, State.AWAIT_START_OK, State.AWAIT_TUNE_OK, State.AWAIT_OPEN}
-)
-# Before tune-ok RabbitMQ answers no fault: it drops the socket after a pause.
-_SILENT = frozenset({State.AWAIT_START_OK, State.AWAIT_TUNE_OK})
-
-
-class Connection:
+class Connection(Handshake):
     def __init__(self, settings: ConnectionSettings, authority: Authority, now: float) -> None:
         self.settings = settings
         self._authority = authority
@@ -179,7 +150,7 @@ class Connection:
         if self.state is State.CLOSED:
             return
         if self._deadline is not None and now >= self._deadline:
-            if self.state in _HANDSHAKE:
+            if self.state in HANDSHAKE:
                 self._terminate("handshake timeout")
             else:
                 self._terminate(self.close_reason or "closed")
@@ -256,7 +227,7 @@ class Connection:
 
     def close(self, code: int, detail: str, class_id: int = 0, method_id: int = 0) -> None:
         """Close the connection from the broker's side (for example at shutdown)."""
-        if self.state in _HANDSHAKE:
+        if self.state in HANDSHAKE:
             self._terminate(f"{ReplyCode(code).name} - {detail}")
             return
         self.fail(0, AMQPConnectionError(code, detail, class_id, method_id))
@@ -265,7 +236,7 @@ class Connection:
         """The one place an error becomes a channel.close or a connection.close."""
         if self.state in (State.CLOSING, State.LINGER, State.CLOSED):
             return
-        if self.state in _SILENT:
+        if self.state in SILENT:
             self._linger(error.reply_text)
             return
         ch = self._channels.get(channel)
@@ -294,7 +265,7 @@ class Connection:
     # ---- state changes ------------------------------------------------------------
 
     def _move(self, state: State) -> None:
-        if state not in _TRANSITIONS[self.state]:
+        if state not in TRANSITIONS[self.state]:
             raise AssertionError(f"no transition from {self.state} to {state}")
         self.state = state
 
@@ -346,102 +317,6 @@ class Connection:
             self._sent_since_check = False
             self._next_send_check += interval / 2
 
-    # ---- the handshake ------------------------------------------------------------
-
-    def _receive_protocol_header(self, data: bytes) -> bytes:
-        need = len(PROTOCOL_HEADER) - len(self._header)
-        self._header += data[:need]
-        if len(self._header) < len(PROTOCOL_HEADER):
-            return b""
-        if bytes(self._header) not in ACCEPTED_HEADERS:
-            # AMQP 0-9-1 4.2.2: answer with the header we speak, then close.
-            self._write(PROTOCOL_HEADER)
-            self._terminate(f"unsupported protocol header {bytes(self._header)!r}")
-            return b""
-        self._move(State.AWAIT_START_OK)
-        self.send_method(
-            0,
-            commands.Connection.Start(
-                version_major=0,
-                version_minor=9,
-                server_properties=self.settings.server_properties,
-                mechanisms=" ".join(auth.MECHANISMS),
-                locales="en_US",
-            ),
-        )
-        return data[need:]
-
-    def _on_start_ok(self, method: commands.Connection.StartOk) -> None:
-        self.client_properties = method.client_properties or {}
-        mechanism = method.mechanism
-        if mechanism not in auth.MECHANISMS:
-            self._linger(f"unknown authentication mechanism '{mechanism}'")
-            return
-        credentials = auth.parse_response(mechanism, method.response or b"")
-        if credentials is None:
-            self._linger(f"malformed {mechanism} response")
-            return
-        if not self._authority.check_password(*credentials):
-            self._refuse_login(mechanism, credentials[0])
-            return
-        self.user = credentials[0]
-        self._move(State.AWAIT_TUNE_OK)
-        self.send_method(
-            0,
-            commands.Connection.Tune(
-                channel_max=self.settings.channel_max,
-                frame_max=self.settings.frame_max,
-                heartbeat=self.settings.heartbeat,
-            ),
-        )
-
-    def _refuse_login(self, mechanism: str, user: str) -> None:
-        # RabbitMQ explains a refused login only to clients that say they can take
-        # it; others see the socket close, as AMQP 0-9-1 prescribes. Either way
-        # the close comes after the error pause unless the client sends close-ok.
-        self.user = user
-        detail = (
-            f"Login was refused using authentication mechanism {mechanism}. "
-            "For details see the broker logfile."
-        )
-        capabilities = self.client_properties.get("capabilities") or {}
-        if capabilities.get("authentication_failure_close"):
-            self.send_method(
-                0,
-                commands.Connection.Close(
-                    ReplyCode.ACCESS_REFUSED, f"ACCESS_REFUSED - {detail}", 0, 0
-                ),
-            )
-        self._begin_closing(f"ACCESS_REFUSED - {detail}", wait=self.settings.error_close_delay)
-
-    def _on_tune_ok(self, method: commands.Connection.TuneOk) -> None:
-        frame_max = negotiate(
-            "frame_max", FRAME_MIN_SIZE, method.frame_max, self.settings.frame_max
-        )
-        channel_max = negotiate("channel_max", 1, method.channel_max, self.settings.channel_max)
-        self.frame_max, self.channel_max = frame_max, channel_max
-        self._reader.frame_max = frame_max
-        self.heartbeat = method.heartbeat
-        if self.heartbeat:
-            self._next_send_check = self._now + self.heartbeat / 2
-            self._next_recv_check = self._now + self.heartbeat
-            self._sent_since_check = self._received_since_check = False
-        self._move(State.AWAIT_OPEN)
-
-    def _on_open(self, method: commands.Connection.Open) -> None:
-        vhost = method.virtual_host
-        refusal = self._authority.open_refusal(self.user or "", vhost)
-        if refusal is not None:
-            raise AMQPConnectionError(ReplyCode.NOT_ALLOWED, refusal)
-        self.vhost = vhost
-        self._move(State.OPEN)
-        self._deadline = None
-        self._opened = True
-        self.send_method(0, commands.Connection.OpenOk())
-        # RabbitMQ's heartbeat sender starts counting after open-ok went out.
-        self._sent_since_check = False
-        self._events.append(ConnectionOpened(self.user or "", vhost, self.client_properties))
-
     # ---- frames -------------------------------------------------------------------
 
     def _handle_frame(self, raw: RawFrame) -> None:
@@ -453,7 +328,7 @@ class Connection:
             self._handle_while_closing(raw)
         elif raw.channel == 0:
             self._handle_channel_zero(raw)
-        elif self.state in _SILENT:
+        elif self.state in SILENT:
             raise AMQPConnectionError(ReplyCode.UNEXPECTED_FRAME, "frame before connection.open")
         elif self.state is State.AWAIT_OPEN or raw.type == FRAME_HEARTBEAT:
             raise AMQPConnectionError(
@@ -489,7 +364,7 @@ class Connection:
             method = decode_method(raw.payload)
         except AMQPError as err:
             # RabbitMQ's reader decodes channel 0 itself and reports any failure as a crash.
-            if self.state in _SILENT:
+            if self.state in SILENT:
                 raise
             raise AMQPConnectionError(ReplyCode.INTERNAL_ERROR, "") from err
         self._handle_connection_method(method)
@@ -500,7 +375,7 @@ class Connection:
             self._on_start_ok(method)
         elif state is State.AWAIT_TUNE_OK and isinstance(method, commands.Connection.TuneOk):
             self._on_tune_ok(method)
-        elif state in _SILENT:
+        elif state in SILENT:
             self._linger(f"unexpected {method.name} in connection state {state.value}")
         elif isinstance(method, commands.Connection.Close):
             self._reply_in_order(0, commands.Connection.CloseOk())
