@@ -338,3 +338,36 @@ def _connect_until_refused(url: str, timeout: float = 10.0) -> None:
         if time.monotonic() > deadline:
             return
         time.sleep(0.1)
+
+
+# ---- what each tag may see ------------------------------------------------------------
+
+
+def test_tags_decide_which_vhosts_and_objects_a_user_sees(api, made):
+    user, vhost = made
+    where = vhost()
+    api.put(path("queues", where, "seen"), {"durable": False})
+    permitted, outsider = user("pw", "management"), user("pw", "monitoring")
+    watcher = user("pw", "monitoring")
+    for name in (permitted, watcher):
+        api.put(path("permissions", where, name), {"configure": "", "write": "", "read": ""})
+    names = lambda answer: [item["name"] for item in answer.json]  # noqa: E731
+    # management: only the vhosts it has permissions in; monitoring: every vhost's name.
+    assert names(api.as_user(permitted, "pw").get("/api/vhosts")) == [where]
+    assert {"/", where} <= set(names(api.as_user(outsider, "pw").get("/api/vhosts")))
+    # Objects only where the user has permissions, monitoring or not.
+    for name in (permitted, watcher):
+        assert names(api.as_user(name, "pw").get("/api/queues")) == ["seen"]
+    assert api.as_user(outsider, "pw").get("/api/queues").json == []
+    answer = api.as_user(outsider, "pw").get(path("queues", where))
+    assert (answer.status, answer.json) == (
+        401,
+        {"error": "not_authorised", "reason": "User not authorised to access virtual host"},
+    )
+    # One vhost by name is for administrators, even one's own, even one that does not exist.
+    for target in (path("vhosts", where), path("vhosts", "no-such-vhost-x")):
+        answer = api.as_user(permitted, "pw").get(target)
+        assert (answer.status, answer.json) == (
+            401,
+            {"error": "not_authorised", "reason": "Not administrator user"},
+        )

@@ -1,8 +1,9 @@
 """HTTP Basic logins against the broker's users, and what their tags allow.
 
-As in RabbitMQ: ``management`` sees the vhosts it has permissions in;
-``policymaker`` also manages policies and parameters there; ``monitoring``
-sees every vhost, connection and channel; ``administrator`` does everything.
+As in RabbitMQ 3.10: ``management`` sees the objects of the vhosts it has
+permissions in; ``policymaker`` also manages policies and parameters there;
+``monitoring`` also sees every vhost's name, every connection and channel
+(but objects only where it has permissions); ``administrator`` does everything.
 """
 
 from __future__ import annotations
@@ -64,19 +65,29 @@ def require(user: User, tag: str) -> None:
 
 
 def sees_all_vhosts(user: User) -> bool:
+    """Monitoring: every vhost's name, connection and channel."""
     return MONITORING in granted(user)
 
 
-def visible_vhosts(access: Access, user: User) -> list[str]:
-    """The vhosts whose objects ``user`` may list."""
+def listed_vhosts(access: Access, user: User) -> list[str]:
+    """The vhosts /api/vhosts lists: all for monitoring, else those with a permission."""
     if sees_all_vhosts(user):
         return sorted(access.vhosts)
     return sorted(v for v in access.vhosts if access.may_open(user.name, v))
 
 
+def visible_vhosts(access: Access, user: User) -> list[str]:
+    """The vhosts whose objects ``user`` may list: all for administrators; for
+    anyone else (monitoring too, as RabbitMQ 3.10 has it) those with a permission."""
+    if ADMINISTRATOR in granted(user):
+        return sorted(access.vhosts)
+    return sorted(v for v in access.vhosts if access.may_open(user.name, v))
+
+
 def require_vhost(access: Access, user: User, vhost: str) -> None:
-    """A vhost in a path: unknown is 404; not one of the user's is 401."""
+    """A vhost in a path: unknown is 404; without a permission on it (but for
+    administrators) 401, as RabbitMQ 3.10 answers monitoring users too."""
     if vhost not in access.vhosts:
         raise not_found()
-    if not sees_all_vhosts(user) and not access.may_open(user.name, vhost):
+    if ADMINISTRATOR not in granted(user) and not access.may_open(user.name, vhost):
         raise not_authorised("User not authorised to access virtual host")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 
 from amqpd.management import listing
-from amqpd.management.auth import require, visible_vhosts
+from amqpd.management.auth import listed_vhosts, visible_vhosts
 from amqpd.management.context import ManagementContext
 from amqpd.management.errors import bad_request, not_found
 from amqpd.management.request import NO_CONTENT, Request, Response, created_or_updated
@@ -30,7 +30,8 @@ _RATE = {"rate": 0.0}
 
 def register(router) -> None:  # noqa: ANN001 - a Router
     router.add("/api/vhosts", get=list_all)
-    router.add("/api/vhosts/{vhost}", get=show, put=put, delete=delete)
+    # Administrators only, for reading too (RabbitMQ 3.10), before a vhost is looked up.
+    router.add("/api/vhosts/{vhost}", ADMINISTRATOR, get=show, put=put, delete=delete)
     router.add("/api/vhosts/{vhost}/permissions", ADMINISTRATOR, get=permissions)
     router.add("/api/vhosts/{vhost}/topic-permissions", ADMINISTRATOR, get=topic_permissions)
     router.add("/api/vhost-limits", get=limits_all)
@@ -68,7 +69,7 @@ def render(ctx: ManagementContext, name: str) -> dict:
 
 
 async def list_all(ctx: ManagementContext, request: Request) -> object:
-    items = [render(ctx, v) for v in visible_vhosts(ctx.access, request.user)]
+    items = [render(ctx, v) for v in listed_vhosts(ctx.access, request.user)]
     return listing.render(request, items)
 
 
@@ -77,7 +78,6 @@ async def show(ctx: ManagementContext, request: Request) -> dict:
 
 
 async def put(ctx: ManagementContext, request: Request) -> Response:
-    require(request.user, ADMINISTRATOR)
     name = request.params["vhost"]
     body = request.json_object()
     description = body.get("description", "")
@@ -91,7 +91,6 @@ async def put(ctx: ManagementContext, request: Request) -> Response:
 
 
 async def delete(ctx: ManagementContext, request: Request) -> Response:
-    require(request.user, ADMINISTRATOR)
     name = request.params["vhost"]
     if name not in ctx.access.vhosts:
         raise not_found()
