@@ -77,8 +77,10 @@ async def overview(ctx: ManagementContext, request: Request) -> dict:
         "management_version": node.rabbitmq_version,
         "rates_mode": "basic",
         "sample_retention_policies": {
-            "global": [600, 3600, 28800, 86400], "basic": [600, 3600], "detailed": [600],
-        },  # fmt: skip
+            "global": [600, 3600, 28800, 86400],
+            "basic": [600, 3600],
+            "detailed": [600],
+        },
         "exchange_types": exchange_types(),
         "product_version": node.product_version,
         "product_name": node.product_name,
@@ -106,12 +108,18 @@ async def overview(ctx: ManagementContext, request: Request) -> dict:
                 "port": lst.port,
             }
             for lst in node.listeners
-        ],  # fmt: skip
+        ],
         "contexts": [
-            {"ssl_opts": [], "node": node.name, "description": "RabbitMQ Management",
-             "path": "/", "port": str(lst.port)}
-            for lst in node.listeners if lst.protocol == "http"
-        ],  # fmt: skip
+            {
+                "ssl_opts": [],
+                "node": node.name,
+                "description": "RabbitMQ Management",
+                "path": "/",
+                "port": str(lst.port),
+            }
+            for lst in node.listeners
+            if lst.protocol == "http"
+        ],
     }
 
 
