@@ -140,7 +140,10 @@ class ManagementService:
         )  # fmt: skip
 
     async def written(self) -> None:
-        await self._server.storage.wait_written(self.broker.journal.taken + 1)
+        journal = self.broker.journal
+        # With nothing pending, every change so far is in a batch already taken:
+        # waiting for the next one would wait for someone else's change.
+        await self._server.storage.wait_written(journal.taken + (1 if journal.pending else 0))
 
     def listeners(self) -> list[Listener]:
         bind = self._server.config.bind
