@@ -55,7 +55,7 @@ def api():
 
 
 def send(api, method: str, target: str, body: bytes | None, headers: dict[str, str]):
-    connection = http.client.HTTPConnection(*api, timeout=30)
+    connection = http.client.HTTPConnection(*api, timeout=10)  # a hang is a finding
     try:
         connection.request(method, target, body=body, headers=headers)
         response = connection.getresponse()
