@@ -18,7 +18,7 @@ MODEL = Path(amqpd.model.__file__).parent
 LAYERS = [
     # primitives: no model imports, or only each other
     "errors", "names", "timers", "confirms", "topic", "exchange_types", "arguments",
-    "queue_args", "access", "permissions", "session", "policies",
+    "queue_args", "access", "permissions", "session", "policies", "counters",
     # messages and queues
     "message", "deadletter", "queue", "exchange", "transactions",
     # channels, the journal, topology and routing

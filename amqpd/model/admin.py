@@ -124,6 +124,9 @@ class Admin:
                                     exclusive=False, auto_delete=auto_delete,
                                     arguments=arguments or {})  # fmt: skip
             self.broker.dispatcher.touch(queue)
+            counters = self.broker.counters
+            counters.queues_declared += 1
+            counters.queues_created += not existed
             return Outcome(created=not existed)
 
         return self._run(declare)

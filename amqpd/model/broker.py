@@ -68,6 +68,7 @@ class Broker:
         self.timers = Timers()
         self.dispatcher = Dispatcher(self.vhosts, self.timers, wall_clock, self.journal)
         self.delayed = DelayedDelivery(self.timers, self.journal, self.dispatcher)
+        self.counters = self.dispatcher.counters  # totals for metrics
         self.reply_to = DirectReplyTo()
         self.parameters: dict[str, object] = {}  # global parameters (model/parameters.py)
         # Sessions whose later commands wait for the store (see journal.py).
@@ -143,6 +144,7 @@ class Broker:
         vhost = self.vhosts.get(session.vhost)
         if vhost is not None:  # else it was deleted while the connection opened
             self.sessions[session] = SessionState(session, vhost)
+            self.counters.connections_opened += 1
 
     def channel_opened(self, session: Session, number: int) -> None:
         state = self.sessions.get(session)
@@ -151,6 +153,7 @@ class Broker:
         channel = ChannelModel(session, number, self.consumer_timeout)
         channel.on_first_unacked = self._ack_watch.add
         state.channels[number] = channel
+        self.counters.channels_opened += 1
 
     def channel_closed(self, session: Session, number: int) -> None:
         state = self.sessions.get(session)
@@ -158,6 +161,7 @@ class Broker:
             return
         channel = state.channels.pop(number, None)
         if channel is not None:
+            self.counters.channels_closed += 1
             self.tick()
             self._close_channel(channel)
             self.dispatcher.run()
@@ -167,6 +171,8 @@ class Broker:
         state = self.sessions.pop(session, None)
         if state is None:
             return
+        self.counters.connections_closed += 1
+        self.counters.channels_closed += len(state.channels)
         self.tick()
         for channel in list(state.channels.values()):
             self._close_channel(channel)
@@ -324,12 +330,15 @@ class Broker:
     def confirm(self, channel: ChannelModel, seq: int, ok: bool = True) -> None:
         assert channel.confirms is not None
         channel.confirms.resolve(seq, ok)
+        if ok:
+            self.counters.confirmed += 1
         self._confirming.add(channel)
 
     # ---- removal ----------------------------------------------------------------
     def delete_queue(self, vhost: VirtualHost, queue: Queue) -> int:
         """Delete a queue: its consumers are cancelled; returns the messages it held."""
         count = queue.message_count
+        self.counters.queues_deleted += 1
         for consumer in list(queue.consumers):
             self.cancel_consumer(consumer, notify=True)
         vhost.delete_queue(queue)

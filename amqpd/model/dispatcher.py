@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from amqpd.model import deadletter
+from amqpd.model.counters import Counters
 from amqpd.model.journal import Journal
 from amqpd.model.message import Message
 from amqpd.model.queue import PAGE_WINDOW, Entry, Queue
@@ -32,6 +33,7 @@ class Dispatcher:
         self.timers = timers
         self.wall_clock = wall_clock
         self.journal = journal or Journal()
+        self.counters = Counters()  # totals for metrics (model/counters.py)
         self.now = 0.0
         self._marked: dict[Queue, None] = {}
 
@@ -87,12 +89,20 @@ class Dispatcher:
     def _hand_out(self, queue: Queue) -> None:
         now = self.now
         journal = self.journal
+        counters = self.counters
+        kind = queue.type == "quorum"  # the counters' index for this queue's type
         while queue.consumers and queue.in_memory:
             consumer = queue.next_consumer(lambda c: c.channel.can_deliver(c))
             if consumer is None:
                 return
             entry = queue.pop()
             consumer.channel.deliver(consumer, entry, now)
+            if consumer.no_ack:
+                counters.delivered_consume_auto_ack[kind] += 1
+            else:
+                counters.delivered_consume_manual_ack[kind] += 1
+            if entry.redelivered:
+                counters.redelivered[kind] += 1
             if entry.stored:
                 journal.delivered(queue, entry, consumer.no_ack)
             self.expire_head(queue, strict=True)
@@ -152,6 +162,7 @@ class Dispatcher:
         self, queue: Queue, messages: list[Message], reason: str
     ) -> list[tuple[Message, list[str]]]:
         dlx = queue.dead_letter_exchange
+        self.counters.dead_letter(reason, queue.is_quorum, dlx is not None, len(messages))
         if dlx is None or dlx not in self.vhosts[queue.vhost].exchanges:
             return []  # a missing dead-letter exchange drops the message
         wall = self.wall_clock()

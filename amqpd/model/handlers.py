@@ -17,6 +17,7 @@ from amqpd.model import names, publish
 from amqpd.model.channel import ChannelModel, Consumer, Unacked
 from amqpd.model.confirms import Confirms
 from amqpd.model.context import BrokerContext, SessionState
+from amqpd.model.counters import Counters
 from amqpd.model.errors import WaitForStore
 from amqpd.model.exchange import default_exchange_refused
 from amqpd.model.permissions import CONFIGURE, READ, WRITE, queue_limit_reached, require
@@ -149,6 +150,7 @@ def queue_declare(
             _named_exchange_allowed(ctx, state, name, "queue", m.arguments or {},
                                     "x-dead-letter-exchange")  # fmt: skip
 
+    known = len(state.vhost.queues)
     queue = state.vhost.declare_queue(
         m.queue,
         owner=state.session,
@@ -161,12 +163,19 @@ def queue_declare(
     )
     channel.last_queue = queue.name
     ctx.dispatcher.touch(queue)
+    _count_declared(ctx.dispatcher.counters, len(state.vhost.queues) > known)
     return unchecked(
         commands.Queue.DeclareOk,
         queue=queue.name,
         message_count=queue.message_count,
         consumer_count=len(queue.consumers),
     )
+
+
+def _count_declared(counters: Counters, created: bool) -> None:
+    counters.queues_declared += 1
+    if created:
+        counters.queues_created += 1
 
 
 def _queue_name(channel: ChannelModel, name: str) -> str:
@@ -256,11 +265,16 @@ def basic_publish(
     exchange, message = publish.check_and_build(
         ctx, state, channel, m, command.header, command.body
     )
+    counters = ctx.dispatcher.counters
+    counters.received += 1
     if channel.tx is not None:
         publish.deliver_replies_now(ctx, exchange, message)
         channel.tx.actions.append(HeldPublish(exchange, message, m.mandatory))
         return None
-    seq = channel.confirms.publish() if channel.confirms is not None else None
+    seq = None
+    if channel.confirms is not None:
+        seq = channel.confirms.publish()
+        counters.received_confirm += 1
     mark = ctx.journal.mark()
     accepted = publish.route_and_enqueue(ctx, state, channel, exchange, message, m.mandatory)
     if seq is not None:
@@ -346,13 +360,24 @@ def basic_get(
             if not queue.paging_in:
                 ctx.journal.request_page(queue, PAGE_WINDOW)
             raise WaitForStore()
+        dispatcher.counters.get_empty[queue.is_quorum] += 1
         return unchecked(commands.Basic.GetEmpty)
     dispatcher.expire_head(queue, strict=True)  # message_count is what is left after it
     channel.get(queue, entry, m.no_ack, ctx.now)
+    _count_get(dispatcher.counters, queue.is_quorum, m.no_ack, entry.redelivered)
     if entry.stored:
         ctx.journal.delivered(queue, entry, m.no_ack)
     ctx.queue_changed(queue)
     return None
+
+
+def _count_get(counters: Counters, kind: bool, no_ack: bool, redelivered: bool) -> None:
+    if no_ack:
+        counters.delivered_get_auto_ack[kind] += 1
+    else:
+        counters.delivered_get_manual_ack[kind] += 1
+    if redelivered:
+        counters.redelivered[kind] += 1
 
 
 def basic_qos(
@@ -421,6 +446,7 @@ def _apply_settlement(
 ) -> None:
     queues = set()
     rejected: dict = {}
+    acknowledged = ctx.dispatcher.counters.acknowledged
     for _tag, unacked in settled:
         queue = unacked.queue
         queues.add(queue)
@@ -428,6 +454,7 @@ def _apply_settlement(
             ctx.dispatcher.requeue(queue, unacked.entry)
         elif requeue is None:
             ctx.journal.remove(queue, unacked.entry)  # acknowledged
+            acknowledged[queue.type == "quorum"] += 1
         else:
             rejected.setdefault(queue, []).append(unacked.entry)
     for queue, entries in rejected.items():

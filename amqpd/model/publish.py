@@ -135,8 +135,15 @@ def route_and_enqueue(
             _return(state, channel, message)
             mandatory = False
     queues = route(state.vhost, exchange, message, keys)
-    if not queues and mandatory:
+    counters = ctx.dispatcher.counters
+    if queues:
+        counters.routed += 1
+        counters.published_to_queues += len(queues)
+    elif mandatory:
+        counters.unroutable_returned += 1
         _return(state, channel, message)
+    else:
+        counters.unroutable_dropped += 1
     accepted = True
     for queue in queues:
         accepted = ctx.dispatcher.enqueue(queue, message) and accepted
