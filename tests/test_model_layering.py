@@ -28,7 +28,7 @@ LAYERS = [
     # what handlers see, the handlers, the broker on top
     "context", "publish", "handlers", "broker", "recovery",
     # readers and changers from outside AMQP (management API, CLI)
-    "snapshot", "admin", "policy_admin", "accounts",
+    "snapshot", "admin", "policy_admin", "accounts", "definitions",
 ]  # fmt: skip
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from amqpd.management.resources import (
     bindings,
     connections,
+    definitions,
     exchanges,
     health,
     messages,
@@ -22,6 +23,6 @@ from amqpd.management.router import Router
 def build_router() -> Router:
     router = Router()
     for module in (overview, exchanges, queues, bindings, messages, connections, health,
-                   users, vhosts, permissions, policies, parameters):  # fmt: skip
+                   users, vhosts, permissions, policies, parameters, definitions):  # fmt: skip
         module.register(router)
     return router
