@@ -268,6 +268,56 @@ def test_rabbitmqadmin_manages_users_vhosts_and_permissions(api_target, api):
     assert vhost not in {v["name"] for v in admin_json(api_target, "list", "vhosts")}
 
 
+@needs_rabbitmqadmin
+def test_rabbitmqadmin_imports_and_exports_definitions(api_target, api, made, tmp_path):
+    queue, exchange = made("queues", unique("admin-defq")), made("exchanges", unique("admin-defx"))
+    user, vhost = unique("admin-defuser"), unique("admin-defvhost")
+    definitions = {
+        "users": [{"name": user, "password": "s3cret", "tags": "management"}],
+        "vhosts": [{"name": vhost}],
+        "permissions": [
+            {"user": user, "vhost": vhost, "configure": ".*", "write": ".*", "read": ".*"}
+        ],
+        "policies": [
+            {"vhost": vhost, "name": "admin-ttl", "pattern": "^ttl\\.", "apply-to": "queues",
+             "definition": {"message-ttl": 5000}, "priority": 1}
+        ],
+        "queues": [{"name": queue, "vhost": "/", "durable": True, "auto_delete": False,
+                    "arguments": {"x-max-length": 7}}],
+        "exchanges": [{"name": exchange, "vhost": "/", "type": "topic", "durable": True,
+                       "auto_delete": False, "internal": False, "arguments": {}}],
+        "bindings": [{"source": exchange, "vhost": "/", "destination": queue,
+                      "destination_type": "queue", "routing_key": "a.#", "arguments": {}}],
+    }  # fmt: skip
+    file_in, file_out = tmp_path / "in.json", tmp_path / "out.json"
+    file_in.write_text(json.dumps(definitions))
+    try:
+        rabbitmqadmin(api_target, "import", str(file_in))
+        assert api.get(path("queues", "/", queue)).json["arguments"] == {"x-max-length": 7}
+        assert api.get(path("exchanges", "/", exchange)).json["type"] == "topic"
+        bindings = api.get(path("bindings", "/", "e", exchange, "q", queue)).json
+        assert [b["routing_key"] for b in bindings] == ["a.#"]
+        assert api.get(path("policies", vhost, "admin-ttl")).json["definition"] == {
+            "message-ttl": 5000
+        }
+        assert ApiClient(api_target.url).as_user(user, "s3cret").get("/api/whoami").status == 200
+
+        rabbitmqadmin(api_target, "export", str(file_out))
+        exported = json.loads(file_out.read_text())
+        assert {"name": queue, "vhost": "/", "durable": True, "auto_delete": False,
+                "arguments": {"x-max-length": 7}} in exported["queues"]  # fmt: skip
+        assert exchange in {x["name"] for x in exported["exchanges"]}
+        assert (exchange, queue, "a.#") in {
+            (b["source"], b["destination"], b["routing_key"]) for b in exported["bindings"]
+        }
+        assert user in {u["name"] for u in exported["users"]}
+        assert vhost in {v["name"] for v in exported["vhosts"]}
+        assert "admin-ttl" in {p["name"] for p in exported["policies"] if p["vhost"] == vhost}
+    finally:
+        api.delete(path("vhosts", vhost))
+        api.delete(path("users", user))
+
+
 # ---- pyrabbit2 ------------------------------------------------------------------
 @pytest.fixture
 def pyrabbit2_client(api_target):
@@ -370,6 +420,15 @@ def test_pyrabbit2_users_vhosts_permissions_and_policies(pyrabbit2_client, api_t
         ApiClient(api_target.url).delete(path("users", user))
         ApiClient(api_target.url).delete(path("vhosts", vhost))
     assert vhost not in pyrabbit2_client.get_vhost_names()
+
+
+def test_pyrabbit2_reads_the_definitions(pyrabbit2_client, made):
+    queue = made("queues", unique("pyrabbit2-def"))
+    pyrabbit2_client.create_queue("/", queue, durable=True)
+    definitions = pyrabbit2_client.get_definitions()
+    assert definitions["rabbit_version"] == "3.10.8"
+    assert queue in {q["name"] for q in definitions["queues"]}
+    assert "guest" in {u["name"] for u in definitions["users"]}
 
 
 def test_pyrabbit2_unknown_queue_is_its_http_error(pyrabbit2_client):
