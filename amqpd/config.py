@@ -37,8 +37,9 @@ class BrokerConfig:
     frame_max: int = 131072
     channel_max: int = 2047
     handshake_timeout: float = 10.0
-    # A connection whose unsent output passes this many bytes is not read from
-    # until its client catches up, so a stalled reader cannot grow our memory.
+    # While a connection's unsent output is over this many bytes, the commands
+    # it sent wait and nothing more is read from it, until its client catches
+    # up: a client that does not read cannot grow our memory.
     max_connection_output: int = 4 * 1024 * 1024
     # The largest message body accepted (RabbitMQ 3.10's default: 128 MiB).
     max_message_size: int = defaults.MAX_MESSAGE_SIZE
@@ -69,6 +70,7 @@ class BrokerConfig:
             heartbeat=self.heartbeat,
             handshake_timeout=self.handshake_timeout,
             server_properties=server_properties(self.product, self.version),
+            max_message_size=self.max_message_size,
         )
 
     def replace(self, **changes: object) -> BrokerConfig:

@@ -302,6 +302,19 @@ class Broker:
     def is_held(self, session: Session) -> bool:
         return session in self.held
 
+    def memory_held(self) -> int:
+        """Message body bytes held in memory: ready in queues (not the paged ones)
+        and delivered but not yet acked; a message in several queues counts once
+        per queue. Read by the memory alarm."""
+        ready = sum(q.bytes for vhost in self.vhosts.values() for q in vhost.queues.values())
+        unacked = sum(
+            unacked.entry.message.size
+            for state in self.sessions.values()
+            for channel in state.channels.values()
+            for unacked in channel.unacked.values()
+        )
+        return ready + unacked
+
     def committed(self, commit: Commit) -> list[Session]:
         """A batch is on disk: keep its promises; returns the sessions to resume."""
         self.tick()

@@ -28,6 +28,9 @@ log = logging.getLogger("amqpd.server")
 # buffers; the listener backs off instead of dying.
 _ACCEPT_CAPACITY_ERRNOS = {errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS}
 SHUTDOWN_GRACE = 5.0
+# After a bug in the broker's timers, the pause before they run again (so a
+# timer that fails every time does not spin).
+TIMER_RETRY = 1.0
 
 
 class PortInUseError(Exception):
@@ -57,6 +60,7 @@ class Server:
             int(config.memory_high_watermark * total_memory()),
             config.disk_free_limit,
             config.data_dir,
+            memory_held=self.broker.memory_held,
         )
         self.settings = config.connection_settings()
         self.handlers: set[ConnectionHandler] = set()
@@ -204,7 +208,13 @@ class Server:
                 self.broker_changed()
                 await trio.sleep_forever()
             self._broker_timer_scope = trio.CancelScope()
-            self.broker.handle_timer(trio.current_time())
+            try:
+                self.broker.handle_timer(trio.current_time())
+            except Exception:
+                # A bug in one timer must not stop the others, nor the broker. A
+                # connection the bug met while sending closed itself with 541.
+                log.exception("internal error running the broker's timers; retrying")
+                await trio.sleep(TIMER_RETRY)
             self.after_broker()
 
     def broker_changed(self) -> None:
@@ -214,10 +224,13 @@ class Server:
 
     def after_broker(self) -> None:
         """Close the channels the model found at fault, send confirms, re-arm the timer."""
-        faults, self.broker.channel_faults = self.broker.channel_faults, []
-        for session, channel, error in faults:
-            session.fail_channel(channel, error)
-        self.broker.flush()
+        try:
+            faults, self.broker.channel_faults = self.broker.channel_faults, []
+            for session, channel, error in faults:
+                session.fail_channel(channel, error)
+            self.broker.flush()
+        except Exception:
+            log.exception("internal error after a change in the broker")
         self.broker_changed()
         if self.broker.journal.pending:
             self.storage.poke()
@@ -225,11 +238,14 @@ class Server:
     async def _watch_resources(self) -> None:
         """Raise and clear the memory and disk alarms (a periodic check, as RabbitMQ's)."""
         while True:
-            if self.resources.check():
-                reason = self.resources.reason
-                log.warning("resource alarm %s", f"set: {reason}" if reason else "cleared")
-                for handler in list(self.handlers):
-                    handler.set_alarm(reason)
+            try:
+                if self.resources.check():
+                    reason = self.resources.reason
+                    log.warning("resource alarm %s", f"set: {reason}" if reason else "cleared")
+                    for handler in list(self.handlers):
+                        handler.set_alarm(reason)
+            except Exception:
+                log.exception("internal error checking memory and disk; checking again later")
             await trio.sleep(self.config.resource_check_interval)
 
     async def _close_connections(self, nursery) -> None:

@@ -4,6 +4,10 @@ One task takes the journal's pending batch, writes it (and reads any pages
 the model asked for) on a worker thread, so the event loop never waits for the
 disk, then tells the broker the batch is on disk. Batches that fill while one
 is being written go together in the next commit.
+
+A failed write stops the broker: what was promised can no longer be kept. So
+does a bug in keeping a written batch's promises (the confirms, replies and
+held sessions that waited for it), after logging it.
 """
 
 from __future__ import annotations
@@ -68,7 +72,15 @@ class StoreRunner:
                 log.critical("message store write failed: %s; stopping", err)
                 self._on_failure(err)
                 return
-            self._finish(commit, pages)
+            try:
+                self._finish(commit, pages)
+            except Exception as err:
+                # The batch is on disk but its promises (confirms, replies, held
+                # sessions) may not have been kept: stop rather than pretend.
+                self.failed = True
+                log.critical("internal error after a store write; stopping", exc_info=True)
+                self._on_failure(err)
+                return
 
     async def room(self) -> None:
         """Wait while the batch being gathered is over the backlog limit."""

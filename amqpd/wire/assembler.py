@@ -4,6 +4,10 @@ A content-bearing method must be followed by exactly one content header and
 then body frames adding up to the declared size. Anything else in between is
 505 UNEXPECTED_FRAME, with RabbitMQ's texts; the error names the pending
 content method (e.g. basic.publish, 60/40), or no method when none is pending.
+
+A content header declaring a body larger than ``max_body_size`` is refused as
+it arrives (406, RabbitMQ's text), and the body frames that follow are counted
+and dropped, never buffered.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from dataclasses import dataclass
 
 from pamqp.base import Frame as Method
 
-from amqpd.errors import AMQPConnectionError, ReplyCode
+from amqpd.errors import AMQPConnectionError, ChannelError, ReplyCode
 from amqpd.wire.codec import ContentHeader, method_ids
 
 # The methods AMQP 0-9-1 gives content. Only basic.publish is legal from a
@@ -30,15 +34,22 @@ class Command:
 
 
 class CommandAssembler:
-    def __init__(self) -> None:
+    def __init__(self, max_body_size: int | None = None) -> None:
+        self.max_body_size = max_body_size
         self._method: Method | None = None
         self._header: ContentHeader | None = None
         self._chunks: list[bytes] = []
         self._remaining = 0
+        self._discarding = False  # the body of a refused content: counted, not kept
 
     @property
     def idle(self) -> bool:
         return self._method is None
+
+    @property
+    def pending(self) -> Method | None:
+        """The content method whose header or body is awaited."""
+        return self._method
 
     def method(self, method: Method) -> Command | None:
         if self._method is not None:
@@ -69,6 +80,14 @@ class CommandAssembler:
         self._header = header
         self._remaining = header.body_size
         self._chunks = []
+        limit = self.max_body_size
+        if limit is not None and header.body_size > limit:
+            self._discarding = True
+            raise ChannelError(
+                ReplyCode.PRECONDITION_FAILED,
+                f"message size {header.body_size} is larger than configured max size {limit}",
+                *method_ids(self._method),
+            )
         return None
 
     def body(self, payload: bytes) -> Command | None:
@@ -83,6 +102,10 @@ class CommandAssembler:
         if self._remaining < 0:
             self._chunks.clear()
             return None
+        if self._discarding:
+            if not self._remaining:
+                self._reset()
+            return None
         self._chunks.append(payload)
         if self._remaining:
             return None
@@ -93,8 +116,12 @@ class CommandAssembler:
     def _finish(self, header: ContentHeader, body: bytes) -> Command:
         method = self._method
         assert method is not None
-        self._method, self._header, self._chunks, self._remaining = None, None, [], 0
+        self._reset()
         return Command(method, header, body)
+
+    def _reset(self) -> None:
+        self._method, self._header, self._chunks, self._remaining = None, None, [], 0
+        self._discarding = False
 
     def _unexpected_in_content(self) -> AMQPConnectionError:
         assert self._method is not None

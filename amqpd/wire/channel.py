@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pamqp import commands
 from pamqp.base import Frame as Method
 
-from amqpd.errors import AMQPConnectionError, ReplyCode
+from amqpd.errors import AMQPConnectionError, ChannelError, ReplyCode
 from amqpd.wire.assembler import Command, CommandAssembler
 from amqpd.wire.codec import ContentHeader, decode_method, method_ids
 from amqpd.wire.frames import FRAME_BODY, FRAME_HEADER, FRAME_METHOD, RawFrame
@@ -45,15 +45,25 @@ _IGNORE = Reply()
 
 
 class Channel:
-    def __init__(self) -> None:
+    def __init__(self, max_body_size: int | None = None) -> None:
         self.state = ChannelState.STARTING
-        self.assembler = CommandAssembler()
+        self.assembler = CommandAssembler(max_body_size)
 
     def feed(self, raw: RawFrame) -> Command | None:
         if raw.type == FRAME_METHOD:
             return self.assembler.method(decode_method(raw.payload))
         if raw.type == FRAME_HEADER:
-            return self.assembler.header(ContentHeader.parse(raw.payload))
+            try:
+                return self.assembler.header(ContentHeader.parse(raw.payload))
+            except ChannelError:
+                # The body will be dropped: answer now what its command would have had.
+                if self.state is ChannelState.OPEN:
+                    raise
+                if self.state is ChannelState.STARTING:
+                    pending = self.assembler.pending
+                    assert pending is not None
+                    raise _channel_error("expected 'channel.open'", pending) from None
+                return None  # closing: everything but close and close-ok is ignored
         assert raw.type == FRAME_BODY
         return self.assembler.body(raw.payload)
 

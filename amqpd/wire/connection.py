@@ -101,10 +101,21 @@ class Connection(Handshake):
         self.close_reason: str | None = None
         self._opened = False
         self._released = False
+        # Set by the first basic.publish method frame, before its content: a
+        # resource alarm holds a publisher from its first message on.
+        self.publisher = False
+        self.blocked = False  # under a resource alarm (see block)
+        self._told_blocked = False
 
     @property
     def transport_closed(self) -> bool:
         return self.state is State.CLOSED
+
+    @property
+    def closing(self) -> bool:
+        """connection.close was sent or answered: only close and close-ok are read
+        now, so reading can no longer hand the broker a command."""
+        return self.state is State.CLOSING
 
     # ---- inputs -------------------------------------------------------------------
 
@@ -224,6 +235,24 @@ class Connection(Handshake):
         self._write(header.encode(channel))
         for chunk in body_frames(channel, body, self.frame_max):
             self._write(chunk)
+
+    def block(self, reason: str) -> None:
+        """A resource alarm holds this connection: tell the client connection.blocked,
+        once, if it said it takes it (the ``connection.blocked`` capability)."""
+        self.blocked = True
+        if self._told_blocked or self.state is not State.OPEN:
+            return
+        capabilities = self.client_properties.get("capabilities") or {}
+        if capabilities.get("connection.blocked"):
+            self.send_method(0, commands.Connection.Blocked(reason=reason))
+            self._told_blocked = True
+
+    def unblock(self) -> None:
+        """The alarm cleared: connection.unblocked, to a client that was told blocked."""
+        self.blocked = False
+        if self._told_blocked and self.state is State.OPEN:
+            self.send_method(0, commands.Connection.Unblocked())
+        self._told_blocked = False
 
     def close(self, code: int, detail: str, class_id: int = 0, method_id: int = 0) -> None:
         """Close the connection from the broker's side (for example at shutdown)."""
@@ -410,8 +439,11 @@ class Connection(Handshake):
                     f"number of channels opened ({len(self._channels)}) has reached "
                     f"the negotiated channel_max ({self.channel_max})",
                 )
-            ch = self._channels[number] = Channel()
+            ch = self._channels[number] = Channel(self.settings.max_message_size)
         command = ch.feed(raw)
+        if not self.publisher and raw.type == FRAME_METHOD:
+            pending = ch.assembler.pending
+            self.publisher = pending is not None and pending.name == "Basic.Publish"
         if command is None:
             return
         reply = ch.handle(command)
