@@ -31,6 +31,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=_port_or_off,
         help="port of the management HTTP API (default 15672; 0: any free one; off: none)",
     )
+    parser.add_argument(
+        "--prometheus-port",
+        type=_port_or_off,
+        help="port of the Prometheus metrics (default 15692; 0: any free one; off: none)",
+    )
     parser.add_argument("--data-dir", help="folder for broker data (default ./amqpd-data)")
     parser.add_argument("--log-level", choices=LOG_LEVELS, help="default info")
     parser.add_argument("--version", action="version", version=f"amqpd {__version__}")
@@ -62,8 +67,16 @@ def build_config(args: argparse.Namespace) -> BrokerConfig:
         overrides["management_port"] = (
             None if args.management_port == "off" else args.management_port
         )
+    if args.prometheus_port is not None:
+        overrides["prometheus_port"] = (
+            None if args.prometheus_port == "off" else args.prometheus_port
+        )
     config = config.replace(**overrides)
-    for name, port in (("port", config.port), ("management port", config.management_port)):
+    for name, port in (
+        ("port", config.port),
+        ("management port", config.management_port),
+        ("prometheus port", config.prometheus_port),
+    ):
         if port is not None and not 0 <= port <= 65535:
             raise ConfigError(f"{name} {port} is out of range (0-65535)")
     if config.store not in ("sqlite", "memory"):

@@ -25,6 +25,8 @@ class BrokerConfig:
     port: int = 5672
     # The management HTTP API (RabbitMQ's port 15672); None ("off") turns it off.
     management_port: int | None = 15672
+    # Prometheus metrics (rabbitmq_prometheus's port 15692); None ("off") turns them off.
+    prometheus_port: int | None = 15692
     data_dir: str = "amqpd-data"
     # Where durable state lives: "sqlite" (a database in data_dir, survives
     # restarts) or "memory" (nothing survives the process; for tests).

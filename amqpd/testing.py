@@ -37,6 +37,8 @@ class BrokerThread:
         self.config = (config or BrokerConfig()).replace(bind="127.0.0.1", port=port)
         if self.config.management_port is not None:
             self.config = self.config.replace(management_port=0)  # a free one
+        if self.config.prometheus_port is not None:
+            self.config = self.config.replace(prometheus_port=0)
         self.host = "127.0.0.1"
         self.port = 0
         self._server: Server | None = None
@@ -56,6 +58,12 @@ class BrokerThread:
         assert self._server is not None and self._server.management is not None
         user, password = self.config.default_user, self.config.default_pass
         return f"http://{user}:{password}@{self.host}:{self._server.management.port}"
+
+    @property
+    def prometheus_url(self) -> str:
+        """The Prometheus endpoint, http://host:port (its port picked at start)."""
+        assert self._server is not None and self._server.metrics is not None
+        return f"http://{self.host}:{self._server.metrics.port}"
 
     def start(self) -> BrokerThread:
         self._thread.start()

@@ -19,8 +19,8 @@ from pathlib import Path
 import pika
 
 HOST = "127.0.0.1"
-# The reference RabbitMQ may hold the management port 15672: ours takes a free one.
-AMQPD = (sys.executable, "-m", "amqpd", "--management-port", "0")
+# The reference RabbitMQ may hold ports 15672 and 15692: ours take free ones.
+AMQPD = (sys.executable, "-m", "amqpd", "--management-port", "0", "--prometheus-port", "0")
 START_DEADLINE = 20.0  # seconds for the broker to start serving
 EXIT_DEADLINE = 15.0  # seconds for the broker to exit after a signal or an error
 LISTENING = re.compile(r"amqpd listening on \S+:(\d+)")

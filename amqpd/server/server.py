@@ -6,6 +6,8 @@ import errno
 import logging
 import math
 import socket
+import time
+from pathlib import Path
 
 import trio
 
@@ -14,10 +16,13 @@ from amqpd.errors import ReplyCode
 from amqpd.model.access import Access
 from amqpd.model.broker import Broker
 from amqpd.model.journal import Journal
+from amqpd.model.recovery import Recovered
 from amqpd.server.connection import ConnectionHandler
 from amqpd.server.login import PeerLogin
 from amqpd.server.management import ManagementService
+from amqpd.server.metrics import MetricsService
 from amqpd.server.resources import ResourceMonitor, total_memory
+from amqpd.server.startup import Listener, RecoveryProgress, startup_lines
 from amqpd.server.storage import StoreRunner
 from amqpd.store.memory import MemoryStore
 from amqpd.store.sqlite import SQLiteStore
@@ -69,6 +74,9 @@ class Server:
         self._stopped = trio.Event()
         self._listeners: list[trio.SocketListener] = []
         self.management = ManagementService(self) if config.management_port is not None else None
+        self.metrics = MetricsService(self) if config.prometheus_port is not None else None
+        self.recovered = Recovered()  # what the store gave back at start-up
+        self._starting = time.monotonic()
 
     async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
         """Listen and serve until ``stop()``; reports the bound port via task_status."""
@@ -78,6 +86,8 @@ class Server:
         if self.management is not None:
             self.management.node.listeners = self.management.listeners()
             log.info("management API listening on %s:%d", self.config.bind, self.management.port)
+        if self.metrics is not None:
+            log.info("Prometheus metrics listening on %s:%d", self.config.bind, self.metrics.port)
         try:
             async with trio.open_nursery() as storing:
                 storing.start_soon(self.storage.run)
@@ -102,10 +112,26 @@ class Server:
                     accepting.start_soon(self._accept_loop, listener, connections)
                 if self.management is not None:
                     await accepting.start(self.management.serve)
+                if self.metrics is not None:
+                    await accepting.start(self.metrics.serve)
+                self._log_startup()
                 task_status.started(self.port)
                 await self._stopping.wait()
                 accepting.cancel_scope.cancel()
             await self._close_connections(connections)
+
+    def _log_startup(self) -> None:
+        """Every listener is up: RabbitMQ's words, then what is served and recovered."""
+        bind = self.config.bind
+        listeners = [Listener("amqp", bind, self.port or 0)]
+        for kind, service in (("management", self.management), ("prometheus", self.metrics)):
+            if service is not None:
+                listeners.append(Listener(kind, bind, service.port or 0))
+        memory = self.config.store == "memory"
+        folder = None if memory else str(Path(self.config.data_dir).resolve())
+        seconds = time.monotonic() - self._starting
+        for line in startup_lines(listeners, folder, self.recovered, seconds):
+            log.info("%s", line)
 
     def stop(self) -> None:
         self._stopping.set()
@@ -120,12 +146,15 @@ class Server:
         listeners = await self._open_listeners()
         try:
             self._open_management()
+            self._open_metrics()
             self.open_store()
         except BaseException:
             for listener in listeners:
                 await trio.aclose_forcefully(listener)
             if self.management is not None:
                 self.management.close_socket()
+            if self.metrics is not None:
+                self.metrics.close_socket()
             raise
         self._listeners = listeners
         return listeners
@@ -142,9 +171,22 @@ class Server:
                 raise PortInUseError(self.config.bind, port, "--management-port") from None
             raise
 
+    def _open_metrics(self) -> None:
+        if self.metrics is None or self.metrics.port is not None:
+            return
+        host = "0.0.0.0" if self.config.bind in ("", "*") else self.config.bind
+        port = self.config.prometheus_port or 0
+        try:
+            self.metrics.bind(host, port)
+        except OSError as err:
+            if err.errno == errno.EADDRINUSE:
+                raise PortInUseError(self.config.bind, port, "--prometheus-port") from None
+            raise
+
     def open_store(self) -> None:
         if not self._store_open:
-            self.storage.open()  # blocking, but no client is connected yet
+            # Blocking, but no client is connected yet; a long one logs progress.
+            self.recovered = self.storage.open(RecoveryProgress())
             self._store_open = True
 
     def _store_failed(self, error: BaseException) -> None:

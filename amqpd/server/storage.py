@@ -47,10 +47,10 @@ class StoreRunner:
         self.commits = 0
         self.failed = False
 
-    def open(self) -> None:
+    def open(self, progress: recovery.Progress | None = None) -> recovery.Recovered:
         """Recover the broker's durable state (before any client connects)."""
         snapshot = self.store.open()
-        recovery.restore(self.broker, snapshot, self.store.read_messages)
+        return recovery.restore(self.broker, snapshot, self.store.read_messages, progress)
 
     def poke(self) -> None:
         """The journal has something pending: write it soon."""

@@ -170,6 +170,7 @@ class Amqpd:
     def start(self) -> None:
         command = [sys.executable, "-m", "amqpd", "--bind", "127.0.0.1", "--port", str(self.port)]
         command += ["--management-port", "0"]  # RabbitMQ's own may hold 15672
+        command += ["--prometheus-port", "0"]  # and 15692
         command += ["--data-dir", self.data, "--log-level", "warning"]
         with open(self.log_path, "a") as logfile:
             # Run from the working directory: the amqpd imported is the installed one

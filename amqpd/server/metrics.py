@@ -1,0 +1,163 @@
+"""The Prometheus endpoint inside the broker process: hypercorn serving amqpd.metrics on Trio.
+
+As with the management API (amqpd/server/management.py), the broker opens the
+listening socket itself before anything is served, so a taken port is a
+one-line error and port 0 picks a free one. A scrape builds everything from
+snapshots of the model, its counters and what the process measures right
+then; nothing runs between scrapes.
+"""
+
+from __future__ import annotations
+
+import base64
+import collections
+import hashlib
+import logging
+import os
+import platform
+import resource
+import shutil
+import socket
+import time
+from pathlib import Path
+
+import hypercorn.config
+import hypercorn.trio
+import trio
+
+from amqpd.metrics.app import MetricsApp
+from amqpd.metrics.scrape import ChannelFigures, Identity, Process, Scrape
+from amqpd.model import snapshot
+from amqpd.server.resources import resident_memory
+
+log = logging.getLogger("amqpd.metrics")
+
+IDLE_KEEP_ALIVE = 5.0  # seconds an idle keep-alive connection is kept open
+MAX_HEADER_BYTES = 16 * 1024
+
+
+class MetricsService:
+    def __init__(self, server) -> None:  # noqa: ANN001 - the Server, which imports us
+        self._server = server
+        self.identity = identity(server.config.data_dir, server.config.version)
+        self.started_at = time.time()
+        self.app = MetricsApp(self.scrape)
+        self.socket: socket.socket | None = None
+        self.port: int | None = None
+
+    # ---- the listener -----------------------------------------------------------
+    def bind(self, host: str, port: int) -> int:
+        """Open the listening socket now (OSError if the port is taken)."""
+        self.socket = listening_socket(host, port)
+        self.port = self.socket.getsockname()[1]
+        return self.port
+
+    def close_socket(self) -> None:
+        if self.socket is not None:
+            self.socket.close()
+            self.socket = None
+
+    async def serve(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:  # noqa: ANN001
+        assert self.socket is not None
+        config = hypercorn.config.Config()
+        config.bind = [f"fd://{self.socket.detach()}"]  # hypercorn closes it when it stops
+        self.socket = None
+        config.keep_alive_timeout = IDLE_KEEP_ALIVE
+        config.h11_max_incomplete_size = MAX_HEADER_BYTES
+        config.accesslog = None
+        config.errorlog = logging.getLogger("amqpd.metrics.http")
+        await hypercorn.trio.serve(self.app, config, task_status=task_status)
+
+    # ---- one scrape -------------------------------------------------------------
+    def scrape(self) -> Scrape:
+        broker = self._server.broker
+        names = self._connection_names()
+        channels = [
+            ChannelFigures(f"{names.get(c.session, '?')} ({c.number})", c)
+            for c in snapshot.channels(broker)
+        ]
+        per_connection = dict.fromkeys(names.values(), 0)
+        for channel in channels:
+            name = names.get(channel.snapshot.session)
+            if name is not None:
+                per_connection[name] += 1
+        queues = snapshot.queues(broker)
+        bindings = collections.Counter(
+            (b.vhost, b.source) for b in snapshot.bindings(broker) if b.source
+        )
+        return Scrape(
+            self.identity, self._process(), broker.counters.snapshot(), per_connection,
+            channels, queues, snapshot.exchanges(broker), dict(bindings),
+            sorted(broker.vhosts), sum(q.consumers for q in queues),
+        )  # fmt: skip
+
+    def _connection_names(self) -> dict:
+        """Each open connection's name, as the management API names it."""
+        return {h: connection_name(h) for h in list(self._server.handlers) if h.opened}
+
+    def _process(self) -> Process:
+        server = self._server
+        monitor = server.resources
+        reason = monitor.reason or ""
+        return Process(
+            start_time=self.started_at, open_fds=open_fds(),
+            max_fds=resource.getrlimit(resource.RLIMIT_NOFILE)[0],
+            open_tcp_sockets=len(server.handlers), resident_memory=resident_memory(),
+            memory_limit=monitor.memory_limit, disk_free=disk_free(monitor.data_dir),
+            disk_free_limit=monitor.disk_limit, memory_alarm="memory" in reason,
+            disk_alarm="disk" in reason,
+        )  # fmt: skip
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(128)
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
+
+
+def connection_name(handler) -> str:  # noqa: ANN001 - a ConnectionHandler
+    try:
+        host, port = handler.stream.socket.getsockname()[:2]
+    except (AttributeError, OSError):
+        return handler.peer
+    return f"{handler.peer} -> {host}:{port}"
+
+
+def identity(data_dir: str, rabbitmq_version: str) -> Identity:
+    """The node and cluster names as the management API gives them; the permanent
+    id is derived from the host and the data folder, so it survives restarts."""
+    host = socket.gethostname()
+    seed = f"{host}:{Path(data_dir).resolve()}".encode()
+    digest = base64.urlsafe_b64encode(hashlib.sha256(seed).digest()[:16]).decode().rstrip("=")
+    from amqpd import __version__
+
+    return Identity(
+        node=f"rabbit@{host.split('.')[0] or 'localhost'}",
+        cluster=f"rabbit@{host}",
+        permanent_id=f"rabbitmq-cluster-id-{digest}",
+        rabbitmq_version=rabbitmq_version,
+        plugin_version=__version__,
+        runtime_version=f"Python {platform.python_version()}",
+    )
+
+
+def open_fds() -> int:
+    try:
+        return len(os.listdir("/proc/self/fd"))
+    except OSError:
+        return 0
+
+
+def disk_free(path: str) -> int:
+    try:
+        return shutil.disk_usage(path).free
+    except OSError:
+        return 0
