@@ -20,7 +20,6 @@ import base64
 import http.client
 import multiprocessing as mp
 import os
-import subprocess
 import sys
 import time
 import uuid
@@ -40,24 +39,14 @@ PIPELINE = 500  # declares or deletes in flight on one channel
 
 
 class AmqpdWithApi(harness.Amqpd):
-    """amqpd with its management API on a port we know (the harness asks for any)."""
+    """amqpd with its management API on a port we know."""
 
     def __init__(self) -> None:
-        super().__init__()
-        self.api_port = harness.free_port()
-
-    def start(self) -> None:
-        command = [sys.executable, "-m", "amqpd", "--bind", "127.0.0.1", "--port", str(self.port)]
-        command += ["--management-port", str(self.api_port)]
-        command += ["--data-dir", self.data, "--log-level", "warning"]
-        with open(self.log_path, "a") as logfile:
-            self.proc = subprocess.Popen(
-                command, cwd=self.workdir, stdout=logfile, stderr=subprocess.STDOUT
-            )
+        super().__init__(management_port=harness.free_port())
 
     @property
     def api_url(self) -> str:
-        return f"http://guest:guest@127.0.0.1:{self.api_port}"
+        return f"http://guest:guest@127.0.0.1:{self.management_port}"
 
 
 # ---- queues -----------------------------------------------------------------------------

@@ -130,12 +130,15 @@ class Amqpd:
     As a context manager it starts the broker, waits for its port, and at the
     end stops it and removes its working directory (data folder and log)."""
 
-    def __init__(self, workdir: str | None = None, port: int | None = None) -> None:
+    def __init__(
+        self, workdir: str | None = None, port: int | None = None, management_port: int = 0
+    ) -> None:
         self._own_workdir = workdir is None
         self.workdir = os.path.abspath(workdir or tempfile.mkdtemp(prefix="amqpd-bench-"))
         self.data = os.path.join(self.workdir, "data")
         self.log_path = os.path.join(self.workdir, "amqpd.log")
         self.port = port or free_port()
+        self.management_port = management_port  # 0: any free one
         self.proc: subprocess.Popen | None = None
         self.exit: tuple[float, int] | None = None  # the last stop: seconds, exit code
 
@@ -169,7 +172,7 @@ class Amqpd:
 
     def start(self) -> None:
         command = [sys.executable, "-m", "amqpd", "--bind", "127.0.0.1", "--port", str(self.port)]
-        command += ["--management-port", "0"]  # RabbitMQ's own may hold 15672
+        command += ["--management-port", str(self.management_port)]  # RabbitMQ's may hold 15672
         command += ["--prometheus-port", "0"]  # and 15692
         command += ["--data-dir", self.data, "--log-level", "warning"]
         with open(self.log_path, "a") as logfile:
