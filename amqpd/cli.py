@@ -114,6 +114,11 @@ async def serve(config: BrokerConfig) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    words = sys.argv[1:] if argv is None else argv
+    if words and words[0] in ("ctl", "diagnostics"):  # rabbitmqctl's and -diagnostics' commands
+        from amqpd.ctl.main import run  # a client of the management API, loaded only here
+
+        return run(words[0], words[1:])
     args = parse_args(argv)
     try:
         config = build_config(args)
