@@ -146,3 +146,13 @@ def test_a_small_store_logs_no_progress(caplog):
         for done in range(1, 4):
             progress(done, 3, 0)
     assert caplog.records == []
+
+
+def test_prometheus_port_in_the_toml_file(tmp_path):
+    from amqpd.config import load_toml
+
+    path = tmp_path / "amqpd.toml"
+    path.write_text('prometheus_port = "off"\n')
+    assert load_toml(path).prometheus_port is None
+    path.write_text("prometheus_port = 9419\n")
+    assert load_toml(path).prometheus_port == 9419
