@@ -30,7 +30,7 @@ class Request:
             return {}
         try:
             return json.loads(self.body)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):  # deep nesting too
             raise bad_request("not_json") from None
 
     def json_object(self) -> dict:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime
 import decimal
 import struct
+from collections.abc import Callable
 
 Field = tuple[str, object]
 
@@ -96,32 +97,41 @@ def decode_value(
         return ("t", bool(data[pos])), pos + 1
     if kind == "V":
         return ("V", None), pos
+    if kind == "D":
+        scale, value = _DECIMAL.unpack_from(data, pos)
+        return ("D", decimal.Decimal(value).scaleb(-scale)), pos + 5
+    return _decode_sized(kind, data, pos, depth)
+
+
+def _decode_sized(kind: str, data: bytes, pos: int, depth: int) -> tuple[Field, int]:
+    """The kinds that carry their own length: strings, tables and arrays."""
     if kind in "Sx":
         (size,) = _U32.unpack_from(data, pos)
         raw = bytes(data[pos + 4 : pos + 4 + size])
         if len(raw) != size:
             raise TableError("truncated string")
         return (kind, raw), pos + 4 + size
-    if kind == "D":
-        scale, value = _DECIMAL.unpack_from(data, pos)
-        return ("D", decimal.Decimal(value).scaleb(-scale)), pos + 5
     if kind == "F":
         table, end = decode_table(data, pos, depth + 1)
         return ("F", table), end
     if kind == "A":
-        if depth + 1 > MAX_DEPTH:
-            raise TableError(f"field tables nested deeper than {MAX_DEPTH} levels")
-        (size,) = _U32.unpack_from(data, pos)
-        pos += 4
-        end = pos + size
-        items: list[Field] = []
-        while pos < end:
-            item, pos = decode_value(data, pos, end, depth + 1)
-            items.append(item)
-        if pos != end:
-            raise TableError("array overruns its length")
-        return ("A", items), end
+        return _decode_array(data, pos, depth + 1)
     raise TableError(f"unknown field type {kind!r}")
+
+
+def _decode_array(data: bytes, pos: int, depth: int) -> tuple[Field, int]:
+    if depth > MAX_DEPTH:
+        raise TableError(f"field tables nested deeper than {MAX_DEPTH} levels")
+    (size,) = _U32.unpack_from(data, pos)
+    pos += 4
+    end = pos + size
+    items: list[Field] = []
+    while pos < end:
+        item, pos = decode_value(data, pos, end, depth)
+        items.append(item)
+    if pos != end:
+        raise TableError("array overruns its length")
+    return ("A", items), end
 
 
 def encode_table(table: dict[str, Field]) -> bytes:
@@ -200,28 +210,33 @@ def typed_table(arguments: dict) -> dict[str, Field]:
     typed = getattr(arguments, "typed", None)
     if typed is not None:
         return typed
-    return {key: _infer(value) for key, value in arguments.items()}
+    return {key: _infer(value, 1) for key, value in arguments.items()}
 
 
-def _infer(value: object) -> Field:
-    if isinstance(value, bool):
-        return ("t", value)
-    if isinstance(value, int):
-        return ("l", value)
-    if isinstance(value, float):
-        return ("d", value)
-    if isinstance(value, str):
-        return ("S", value.encode("utf-8"))
-    if isinstance(value, bytes | bytearray):
-        return ("x", bytes(value))
-    if isinstance(value, dict):
-        return ("F", typed_table(value))
-    if isinstance(value, list | tuple):
-        return ("A", [_infer(item) for item in value])
-    if isinstance(value, decimal.Decimal):
-        return ("D", value)
-    if isinstance(value, datetime.datetime):
-        return ("T", int(value.timestamp()))
-    if value is None:
-        return ("V", None)
+# Python types as the wire types they are written with, most specific first
+# (a bool is an int); strings become longstr, bytes a byte array.
+_INFERRED: tuple[tuple[type | tuple[type, ...], Callable[[object], Field]], ...] = (
+    (bool, lambda v: ("t", v)),
+    (int, lambda v: ("l", v)),
+    (float, lambda v: ("d", v)),
+    (str, lambda v: ("S", v.encode("utf-8"))),
+    ((bytes, bytearray), lambda v: ("x", bytes(v))),
+    (decimal.Decimal, lambda v: ("D", v)),
+    (datetime.datetime, lambda v: ("T", int(v.timestamp()))),
+    (type(None), lambda v: ("V", None)),
+)
+
+
+def _infer(value: object, depth: int) -> Field:
+    """A value of a table built in code (the management API's JSON), with the
+    same nesting bound as tables read off the wire."""
+    if isinstance(value, dict | list | tuple):
+        if depth + 1 > MAX_DEPTH:
+            raise TableError(f"field tables nested deeper than {MAX_DEPTH} levels")
+        if isinstance(value, dict):
+            return ("F", {key: _infer(item, depth + 1) for key, item in value.items()})
+        return ("A", [_infer(item, depth + 1) for item in value])
+    for kind, make in _INFERRED:
+        if isinstance(value, kind):
+            return make(value)
     raise TableError(f"no field type for {type(value).__name__}")

@@ -7,6 +7,7 @@ from amqpd.management.auth import require_vhost
 from amqpd.management.context import ManagementContext
 from amqpd.management.errors import HTTPError, bad_request, not_authorised, not_found
 from amqpd.management.request import Request
+from amqpd.management.resources.values import check_depth
 from amqpd.model.admin import Outcome
 
 NODE_DEFAULT = "rabbit@localhost"
@@ -49,7 +50,7 @@ def table(body: dict, key: str) -> dict:
         return {}
     if not isinstance(value, dict):
         raise bad_request("not_json")
-    return value
+    return check_depth(value)
 
 
 def flag(request: Request, name: str) -> bool:

@@ -10,7 +10,8 @@ from __future__ import annotations
 import datetime
 import decimal
 
-from amqpd.wire.fieldtable import Field
+from amqpd.management.errors import bad_request
+from amqpd.wire.fieldtable import MAX_DEPTH, Field
 
 
 def json_safe(value: object) -> object:
@@ -43,7 +44,19 @@ def typed_json(field: Field) -> object:
 
 
 def to_field(value: object) -> Field:
-    """A JSON value as a field-table value, typed as RabbitMQ types them."""
+    """A JSON value as a field-table value, typed as RabbitMQ types them; a
+    value nested deeper than the wire allows is refused (400), as it would be
+    if it came from a client."""
+    return _to_field(value, 1)
+
+
+def _to_field(value: object, depth: int) -> Field:
+    if isinstance(value, dict | list):
+        if depth + 1 > MAX_DEPTH:
+            raise bad_request(f"field tables nested deeper than {MAX_DEPTH} levels")
+        if isinstance(value, dict):
+            return ("F", {str(k): _to_field(v, depth + 1) for k, v in value.items()})
+        return ("A", [_to_field(v, depth + 1) for v in value])
     if isinstance(value, bool):
         return ("t", value)
     if isinstance(value, int):
@@ -52,8 +65,11 @@ def to_field(value: object) -> Field:
         return ("d", value)
     if isinstance(value, str):
         return ("S", value.encode("utf-8"))
-    if isinstance(value, dict):
-        return ("F", {str(k): to_field(v) for k, v in value.items()})
-    if isinstance(value, list):
-        return ("A", [to_field(v) for v in value])
     return ("V", None)
+
+
+def check_depth(table: dict) -> dict:
+    """An arguments table from JSON, refused (400) past the wire's nesting limit."""
+    for value in table.values():
+        _to_field(value, 1)
+    return table
