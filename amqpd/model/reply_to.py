@@ -83,6 +83,11 @@ class DirectReplyTo:
             target = self.channels.get(key) if key.startswith(REPLY_PREFIX) else None
             if target is None or target.closed or target.reply_consumer is None:
                 continue
+            if not target.session.writable:
+                # A requester not reading its socket gets no more replies until it
+                # drains: direct reply-to is at-most-once, and nothing may pile up
+                # without bound in its output (a mandatory reply comes back instead).
+                continue
             # The reply consumer is no-ack; RabbitMQ gives its deliveries the
             # channel's next tag without using it up.
             target.session.send_delivery(
