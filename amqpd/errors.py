@@ -60,7 +60,9 @@ class AMQPError(Exception):
     the way RabbitMQ writes it ("NOT_FOUND - no queue 'q' in vhost '/'").
     """
 
-    def __init__(self, code: int, detail: str, class_id: int = 0, method_id: int = 0):
+    def __init__(
+        self, code: int, detail: str, class_id: int = 0, method_id: int = 0
+    ) -> None:
         super().__init__(code, detail, class_id, method_id)
         self.code = ReplyCode(code)
         self.detail = detail

@@ -36,7 +36,9 @@ Handler = Callable[[BrokerContext, SessionState, ChannelModel, Command], Reply]
 # ---- permissions ------------------------------------------------------------------
 
 
-def _allowed(ctx: BrokerContext, state: SessionState, permission: str, kind: str, name: str):
+def _allowed(
+    ctx: BrokerContext, state: SessionState, permission: str, kind: str, name: str
+) -> None:
     require(ctx.access, state.session.user, state.vhost.name, permission, kind, name)
 
 

@@ -147,19 +147,28 @@ def _mirroring(definition: dict) -> str | None:
                 "ha-promote-on-shutdown")  # fmt: skip
     if mode not in ("all", "exactly", "nodes"):
         return f"{erl(mode)} is not a valid ha-mode value"
+    return _ha_params(mode, definition) or _ha_sync_and_promotion(definition)
+
+
+def _ha_params(mode: str, definition: dict) -> str | None:
     params = definition.get("ha-params")
     if mode == "all" and "ha-params" in definition:
         return 'ha-mode="all" does not take parameters'
     if mode == "exactly" and not (_is_int(params) and params > 0):
         return f'ha-mode="exactly" takes an integer, {erl(params)} given'
-    if mode == "nodes":
-        if not isinstance(params, list):
-            return f'ha-mode="nodes" takes a list, {erl(params)} given'
-        if not params:
-            return 'ha-mode="nodes" list must be non-empty'
-        bad = [p for p in params if not isinstance(p, str)]
-        if bad:
-            return f'ha-mode="nodes" takes a list of strings, {erl(bad)} was not a string'
+    if mode != "nodes":
+        return None
+    if not isinstance(params, list):
+        return f'ha-mode="nodes" takes a list, {erl(params)} given'
+    if not params:
+        return 'ha-mode="nodes" list must be non-empty'
+    bad = [p for p in params if not isinstance(p, str)]
+    if bad:
+        return f'ha-mode="nodes" takes a list of strings, {erl(bad)} was not a string'
+    return None
+
+
+def _ha_sync_and_promotion(definition: dict) -> str | None:
     sync = definition.get("ha-sync-mode")
     if sync is not None and sync not in ("automatic", "manual"):
         return f'ha-sync-mode must be "manual" or "automatic", got {erl(sync)}'

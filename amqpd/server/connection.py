@@ -23,12 +23,15 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Awaitable, Callable
 
 import trio
+from pamqp.base import Frame as Method
 
 from amqpd.errors import AMQPConnectionError, AMQPError, ReplyCode
 from amqpd.model.broker import Broker
 from amqpd.model.errors import WaitForStore
+from amqpd.wire.codec import ContentHeader
 from amqpd.wire.connection import Authority, Connection, ConnectionSettings
 from amqpd.wire.events import (
     ChannelClosed,
@@ -55,9 +58,9 @@ class ConnectionHandler:
         authority: Authority,
         broker: Broker,
         max_output: int,
-        on_broker_change=lambda: None,
-        alarm=lambda: None,
-        store_room=None,
+        on_broker_change: Callable[[], None] = lambda: None,
+        alarm: Callable[[], str | None] = lambda: None,
+        store_room: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.stream = stream
         self.peer = peer
@@ -122,21 +125,23 @@ class ConnectionHandler:
     def writable(self) -> bool:
         return self.output_pending < self.max_output
 
-    def send_method(self, channel: int, method) -> None:
+    def send_method(self, channel: int, method: Method) -> None:
         try:
             self.conn.send_method(channel, method)
         except Exception:
             self._internal_error(f"sending {method.name} on channel {channel}")
         self._data_ready.set()
 
-    def send_content(self, channel: int, method, header, body: bytes) -> None:
+    def send_content(
+        self, channel: int, method: Method, header: ContentHeader, body: bytes
+    ) -> None:
         try:
             self.conn.send_content(channel, method, header, body)
         except Exception:
             self._internal_error(f"sending {method.name} on channel {channel}")
         self._data_ready.set()
 
-    def send_delivery(self, channel: int, *delivery) -> None:
+    def send_delivery(self, channel: int, *delivery: object) -> None:
         try:
             self.conn.send_delivery(channel, *delivery)
         except Exception:
@@ -298,23 +303,26 @@ class ConnectionHandler:
                 self._commands_waiting = False
                 self._progress.set()
                 break
-            if self._failed and isinstance(event, CommandReceived):
-                continue
-            try:
-                self._handle_event(event)
-            except WaitForStore:
-                if not final:
-                    self._retry = event
-            except AMQPError as err:
-                channel = event.channel if isinstance(event, CommandReceived) else 0
-                self.conn.fail(channel, err)
-            except Exception:
-                self._internal_error(f"handling {_describe(event)}")
+            if not (self._failed and isinstance(event, CommandReceived)):
+                self._hand_over(event, final)
         try:
             self.broker.flush()
             self._on_broker_change()
         except Exception:
             self._internal_error("after its commands")
+
+    def _hand_over(self, event: object, final: bool) -> None:
+        """One event to the broker; a fault becomes a close, a bug a 541."""
+        try:
+            self._handle_event(event)
+        except WaitForStore:
+            if not final:
+                self._retry = event
+        except AMQPError as err:
+            channel = event.channel if isinstance(event, CommandReceived) else 0
+            self.conn.fail(channel, err)
+        except Exception:
+            self._internal_error(f"handling {_describe(event)}")
 
     def _internal_error(self, what: str) -> None:
         """A bug met while serving this connection: log it once, close the

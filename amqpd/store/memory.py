@@ -99,7 +99,11 @@ class MemoryStore:
         elif op is Op.DELAYED_EXCHANGE_DELETE:
             for key in [k for k, r in self.delayed.items() if (r.vhost, r.exchange) == data]:
                 del self.delayed[key]
-        elif op is Op.MESSAGE_SET_ASIDE:
+        else:
+            self._apply_aside_or_setting(op, data)
+
+    def _apply_aside_or_setting(self, op: Op, data: Any) -> None:  # noqa: ANN401
+        if op is Op.MESSAGE_SET_ASIDE:
             if data in self.messages:
                 self.set_aside[data] = self.messages.pop(data)
         elif op is Op.DELAYED_SET_ASIDE:

@@ -77,11 +77,7 @@ class Channel:
         if isinstance(method, commands.Channel.Open):
             raise _channel_error("second 'channel.open' seen", method)
         if self.state is ChannelState.CLOSING:
-            if isinstance(method, commands.Channel.Close):
-                return Reply(send=commands.Channel.CloseOk())
-            if isinstance(method, commands.Channel.CloseOk):
-                return Reply(finished=True)
-            return _IGNORE
+            return _while_closing(method)
         if isinstance(method, commands.Channel.Close):
             return Reply(send=commands.Channel.CloseOk(), closed_by_client=True)
         if isinstance(method, commands.Channel.Flow):
@@ -95,6 +91,15 @@ class Channel:
                 ReplyCode.COMMAND_INVALID, "unimplemented method", *method_ids(method)
             )
         return Reply(for_broker=True)
+
+
+def _while_closing(method: Method) -> Reply:
+    """After the broker's channel.close, only close and close-ok mean anything."""
+    if isinstance(method, commands.Channel.Close):
+        return Reply(send=commands.Channel.CloseOk())
+    if isinstance(method, commands.Channel.CloseOk):
+        return Reply(finished=True)
+    return _IGNORE
 
 
 # Methods only a server sends, by pamqp name, beyond the replies ending in "Ok".
