@@ -190,3 +190,25 @@ def test_columns_and_sort(api, names):
     answer = api.get("/api/exchanges/%2F?columns=name,type&sort=name&sort_reverse=true")
     rows = [row for row in answer.json if row["name"] in made]
     assert rows == [{"name": n, "type": "topic"} for n in reversed(made)]
+
+
+def test_a_binding_with_arguments_given_as_an_empty_list(api, names):
+    """pyrabbit2 sends "arguments": [] for a binding without arguments."""
+    queue = names("queues", "bound")
+    api.put(path("queues", "/", queue), {"durable": False})
+    answer = api.post(path("bindings", "/", "e", "amq.direct", "q", queue),
+                      {"routing_key": "k", "arguments": []})  # fmt: skip
+    assert answer.status == 201
+
+
+def test_bulk_delete_without_users_is_400(api):
+    answer = api.post("/api/users/bulk-delete", {})
+    assert (answer.status, answer.json) == (
+        400,
+        {"error": "bad_request", "reason": "[{key_missing,users}]"},
+    )
+
+
+def test_nodes_take_columns(api):
+    rows = api.get("/api/nodes?columns=name").json
+    assert rows and all(set(row) == {"name"} for row in rows)

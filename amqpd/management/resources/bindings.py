@@ -21,7 +21,7 @@ from amqpd.management.auth import visible_vhosts
 from amqpd.management.context import ManagementContext
 from amqpd.management.errors import HTTPError, bad_request, not_found
 from amqpd.management.request import NO_CONTENT, Request, Response
-from amqpd.management.resources.common import amqp_fault, apply, vhost_param
+from amqpd.management.resources.common import amqp_fault, apply, table, vhost_param
 from amqpd.management.resources.values import json_safe
 from amqpd.model import snapshot
 from amqpd.model.admin import Outcome
@@ -137,10 +137,8 @@ async def create(ctx: ManagementContext, request: Request) -> Response:
     source, kind, dest = _route(request)
     body = request.json_object()
     key = body.get("routing_key", "")
-    arguments = body.get("arguments", {})
-    if arguments is None:
-        arguments = {}
-    if not isinstance(key, str) or not isinstance(arguments, dict):
+    arguments = table(body, "arguments")  # [] and null mean none, as in RabbitMQ
+    if not isinstance(key, str):
         raise bad_request("not_json")
 
     def bind() -> Outcome:

@@ -9,6 +9,7 @@ A check that passes answers 200 ``{"status":"ok"}``; one that fails 503
 
 from __future__ import annotations
 
+from amqpd.management import listing
 from amqpd.management.context import ManagementContext
 from amqpd.management.errors import bad_request, not_found
 from amqpd.management.request import Request, Response
@@ -103,8 +104,8 @@ def render_node(ctx: ManagementContext, memory: bool = False) -> dict:
     return body
 
 
-async def list_nodes(ctx: ManagementContext, request: Request) -> list:
-    return [render_node(ctx)]
+async def list_nodes(ctx: ManagementContext, request: Request) -> object:
+    return listing.render(request, [render_node(ctx)])
 
 
 async def show_node(ctx: ManagementContext, request: Request) -> dict:

@@ -131,7 +131,10 @@ async def delete(ctx: ManagementContext, request: Request) -> Response:
 async def bulk_delete(ctx: ManagementContext, request: Request) -> Response:
     """Deletes in the order given; an unknown name stops there with 400
     (those before it are gone), as RabbitMQ does."""
-    names = request.json_object().get("users", [])
+    body = request.json_object()
+    if "users" not in body:
+        raise bad_request("[{key_missing,users}]")
+    names = body["users"]
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
         raise bad_request("users must be a list of names")
     accounts = Accounts(ctx.broker)
