@@ -13,6 +13,7 @@ import trio
 
 from amqpd import __version__
 from amqpd.config import BrokerConfig, ConfigError, load_toml
+from amqpd.server import definitions_file
 from amqpd.server.server import PortInUseError, Server
 from amqpd.store import StoreError, prepare_folder
 
@@ -38,6 +39,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--data-dir", help="folder for broker data (default ./amqpd-data)")
     parser.add_argument("--log-level", choices=LOG_LEVELS, help="default info")
+    parser.add_argument(
+        "--load-definitions", metavar="FILE", help="RabbitMQ definitions (JSON) to import at start"
+    )
     parser.add_argument("--version", action="version", version=f"amqpd {__version__}")
     return parser.parse_args(argv)
 
@@ -60,6 +64,7 @@ def build_config(args: argparse.Namespace) -> BrokerConfig:
             ("port", args.port),
             ("data_dir", args.data_dir),
             ("log_level", args.log_level),
+            ("load_definitions", args.load_definitions),
         )
         if value is not None
     }
@@ -83,6 +88,8 @@ def build_config(args: argparse.Namespace) -> BrokerConfig:
         raise ConfigError(f"store must be 'sqlite' or 'memory', not '{config.store}'")
     if config.log_level not in LOG_LEVELS:
         raise ConfigError(f"log_level must be one of {', '.join(LOG_LEVELS)}")
+    if config.load_definitions:
+        definitions_file.read(config.load_definitions)  # a bad file stops us before the ports open
     return config
 
 
@@ -132,6 +139,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         trio.run(serve, config)
+    except ConfigError as err:  # a definitions file refused at start
+        print(f"amqpd: {err}", file=sys.stderr)
+        return 2
     except StoreError as err:
         print(f"amqpd: {err}", file=sys.stderr)
         return 1

@@ -61,6 +61,9 @@ class BrokerConfig:
     extra_users: dict[str, str] = field(default_factory=dict)
     # Users who may connect only from this machine, as RabbitMQ's loopback_users.
     loopback_users: tuple[str, ...] = ("guest",)
+    # A definitions file imported at every start ("": none); with one, a first start
+    # creates no default user or vhost, as RabbitMQ's load_definitions.
+    load_definitions: str = ""
 
     def users(self) -> dict[str, str]:
         return {self.default_user: self.default_pass, **self.extra_users}

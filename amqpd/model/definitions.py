@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -164,10 +165,11 @@ class DefinitionsError(Exception):
     """An import RabbitMQ refuses: ``reason`` is its JSON answer. What was imported
     before the fault stays; ``durable`` says whether that waits for the store."""
 
-    def __init__(self, reason: object, durable: bool = False) -> None:
+    def __init__(self, reason: object, durable: bool = False, text: str | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
         self.durable = durable
+        self.text = text if text is not None else str(reason)  # for a person to read
 
 
 class _Fault(Exception):
@@ -502,7 +504,11 @@ def apply(broker: Broker, body: dict, user: str, vhost: str | None = None) -> Ou
             _run(records, getattr(importer, method), at_once)
     except _Fault as fault:
         reason = fault.term if vhost is None or fault.text is None else fault.text
-        raise DefinitionsError(reason, journal.durable_since(mark)) from None
+        if isinstance(fault.term, str):
+            text = fault.term
+        else:
+            text = fault.text if fault.text is not None else json.dumps(fault.term)
+        raise DefinitionsError(reason, journal.durable_since(mark), text) from None
     finally:
         broker.dispatch()
     return Outcome(durable=journal.durable_since(mark))

@@ -17,6 +17,7 @@ from amqpd.model.access import Access
 from amqpd.model.broker import Broker
 from amqpd.model.journal import Journal
 from amqpd.model.recovery import Recovered
+from amqpd.server import definitions_file
 from amqpd.server.connection import ConnectionHandler
 from amqpd.server.login import PeerLogin
 from amqpd.server.management import ManagementService
@@ -47,7 +48,9 @@ class PortInUseError(Exception):
 class Server:
     def __init__(self, config: BrokerConfig) -> None:
         self.config = config
-        self.access = Access(config.users(), config.vhosts)
+        # A definitions file to load says who may log in: no default user then.
+        seeded = ({}, ()) if config.load_definitions else (config.users(), config.vhosts)
+        self.access = Access(*seeded)
         self.access.loopback_users = config.loopback_users
         self.broker = Broker(
             config.vhosts,
@@ -188,6 +191,9 @@ class Server:
             # Blocking, but no client is connected yet; a long one logs progress.
             self.recovered = self.storage.open(RecoveryProgress())
             self._store_open = True
+            if self.config.load_definitions:  # every start, as a merge, before any client
+                definitions_file.load(self.broker, self.config.load_definitions)
+                self.storage.poke()
 
     def _store_failed(self, error: BaseException) -> None:
         # Promises can no longer be kept: stop rather than pretend.
