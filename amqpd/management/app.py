@@ -11,6 +11,7 @@ import logging
 
 import trio
 
+from amqpd.management import dashboard
 from amqpd.management.auth import authenticate, require
 from amqpd.management.context import ManagementContext
 from amqpd.management.errors import HTTPError
@@ -78,6 +79,8 @@ class ManagementApp:
                 return b"".join(chunks)
 
     async def handle(self, request: Request) -> Response:
+        if dashboard.is_page(request.segments):
+            return dashboard.serve(request)
         try:
             route, handler = self.router.find(request)
             request.user = authenticate(self.context.access, request.headers.get("authorization"))
