@@ -12,6 +12,7 @@ import pika
 import pytest
 
 from amqpd.model.access import hash_password
+from conformance.helpers import wait_for
 from conformance.http_api import ApiClient, path
 from tests.broker_process import HOST, ProcessBroker, assert_one_line_refusal, run_amqpd
 
@@ -19,7 +20,9 @@ MANAGEMENT = re.compile(r"management API listening on \S+:(\d+)")
 
 
 def _api(broker: ProcessBroker, user: str, password: str) -> ApiClient:
-    port = int(MANAGEMENT.search(broker.log()).group(1))
+    # The management API's line comes just after the AMQP one start() waits for.
+    found = wait_for(lambda: MANAGEMENT.search(broker.log()), what="the management API's port")
+    port = int(found.group(1))
     return ApiClient(f"http://{user}:{password}@{HOST}:{port}")
 
 
