@@ -31,7 +31,19 @@ class Parsed:
     rest: list[str] = field(default_factory=list)
 
 
-def split_globals(argv: list[str]) -> Parsed:
+def hide_target(argv: list[str]) -> list[str]:
+    """The arguments as echoed in errors: without --url and --config (a URL holds a password)."""
+    shown: list[str] = []
+    skip = False
+    for token in argv:
+        if not skip and token.partition("=")[0] not in ("--url", "--config"):
+            shown.append(token)
+            continue
+        skip = not skip and "=" not in token
+    return shown
+
+
+def split_globals(argv: list[str], shown: list[str]) -> Parsed:
     parsed = Parsed()
     tokens = iter(argv)
     for token in tokens:
@@ -39,7 +51,7 @@ def split_globals(argv: list[str]) -> Parsed:
         if flag in VALUE_FLAGS:
             value = inline or next(tokens, None)
             if value is None:
-                raise UsageError(f"Invalid options for this command:\n{flag} : ", argv)
+                raise UsageError(f"Invalid options for this command:\n{flag} : ", shown)
             parsed.values[VALUE_FLAGS[flag]] = value
         elif token in BOOL_FLAGS:
             parsed.flags.add(BOOL_FLAGS[token])
@@ -94,18 +106,19 @@ def overview(tool: str) -> str:
 
 
 def prepare(tool: str, argv: list[str]) -> tuple[Command, Invocation]:
-    parsed = split_globals(argv)
+    shown = hide_target(argv)
+    parsed = split_globals(argv, shown)
     if not parsed.rest or parsed.rest[0] == "help":
         raise CtlError(overview(tool), USAGE if not parsed.rest else 0)
     command = REGISTRY[tool].get(parsed.rest[0])
     if command is None:
         raise CtlError(f"\nCommand '{parsed.rest[0]}' not found. \n\n{overview(tool)}", USAGE)
-    args, switches = split_switches(command, parsed.rest[1:], argv)
-    opts = options(parsed, switches, argv)
-    command.check_args(args, argv)
+    args, switches = split_switches(command, parsed.rest[1:], shown)
+    opts = options(parsed, switches, shown)
+    command.check_args(args, shown)
     target = find_target(parsed.values.get("url"), parsed.values.get("config"))
     client = Client(target, opts.timeout or DEFAULT_TIMEOUT)
-    inv = Invocation(args, opts, argv, client)
+    inv = Invocation(args, opts, shown, client)
     command.validate(inv)
     return command, inv
 
