@@ -125,3 +125,45 @@ def test_reset_leaves_a_fresh_broker():
         assert result.code == 0, result
         assert result.out.startswith("Resetting node ") and result.err == ""
         assert comparable(state(api)) == comparable(state(Api(fresh.management_url)))
+
+
+def test_export_then_import_definitions_round_trip(broker, tmp_path):
+    api = Api(broker.management_url)
+    api.call("PUT", "/api/vhosts/exported", {})
+    api.call("PUT", "/api/queues/exported/kept", {"durable": True})
+    path = tmp_path / "defs.json"
+    exported = ours(broker.management_url, "export_definitions", str(path))
+    assert (exported.code, exported.out) == (
+        0, f'Exporting definitions in JSON to a file at "{path}" ...\n'
+    )  # fmt: skip
+    api.call("DELETE", "/api/vhosts/exported")
+    imported = ours(broker.management_url, "import_definitions", str(path))
+    assert imported.code == 0, imported
+    assert imported.out.splitlines()[1] == (
+        "Successfully started definition import. "
+        "This process is asynchronous and can take some time."
+    )
+    assert api.call("GET", "/api/queues/exported/kept")["durable"] is True
+    to_stdout = ours(broker.management_url, "export_definitions", "-")
+    assert '"name":"kept"' in to_stdout.out and to_stdout.out.startswith("{")
+
+
+def test_close_all_connections_in_a_vhost(broker):
+    import pika
+
+    api = Api(broker.management_url)
+    api.call("PUT", "/api/vhosts/closing", {})
+    params = pika.URLParameters(broker.url.replace("%2F", "closing"))
+    connection = pika.BlockingConnection(params)
+    try:
+        result = ours(broker.management_url, "close_all_connections", "-p", "closing", "bye now")
+        assert (result.code, result.out) == (
+            0,
+            "Closing all connections in vhost closing, reason: bye now...\nClosed 1 connections\n",
+        )
+        with pytest.raises(pika.exceptions.ConnectionClosedByBroker) as closed:
+            connection.process_data_events(time_limit=10)
+        assert closed.value.reply_code == 320
+    finally:
+        if connection.is_open:
+            connection.close()
