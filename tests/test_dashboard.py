@@ -77,6 +77,27 @@ def test_overview_shows_totals_node_and_listeners(page: Page, server: BrokerThre
     page.wait(lambda: page.all("svg.chart polyline"), message="no chart drawn")
 
 
+def _tile(page: Page, label: str) -> int:
+    return int(page.find(f"[data-total={label}] .tile-value").text.replace(",", ""))
+
+
+def test_overview_totals_and_chart_follow_the_broker(page: Page, client) -> None:  # noqa: ANN001
+    page.log_in()
+    ready = _tile(page, "Ready")
+    names = [_name(kind) for kind in ("orders", "invoices", "emails")]
+    for step in range(1, 4):
+        for name in names[:step]:
+            client.queue_declare(name)
+            for _ in range(step * 4):
+                client.basic_publish("", name, b"x")
+        ready += sum(step * 4 for _ in names[:step])
+        page.find("body").send_keys("r")  # refresh now: one more sample on the chart
+        page.wait(lambda want=ready: _tile(page, "Ready") == want)
+    page.wait(lambda: len(page.find("svg.chart polyline").get_attribute("points").split()) >= 4)
+    assert _tile(page, "Queues") >= 3
+    page.screenshot("overview")  # the README's picture (docs/dashboard.png)
+
+
 def test_a_queue_appears_after_a_publish_without_a_reload(page: Page, client) -> None:  # noqa: ANN001
     name = _name("appears")
     page.log_in()
