@@ -212,3 +212,11 @@ def test_bulk_delete_without_users_is_400(api):
 def test_nodes_take_columns(api):
     rows = api.get("/api/nodes?columns=name").json
     assert rows and all(set(row) == {"name"} for row in rows)
+
+
+def test_put_without_durable_declares_transient_objects(api, names):
+    queue, exchange = names("queues", "dflt"), names("exchanges", "dflt")
+    assert api.put(path("queues", "/", queue), {}).status == 201
+    assert api.put(path("exchanges", "/", exchange), {"type": "direct"}).status == 201
+    assert api.get(path("queues", "/", queue)).json["durable"] is False
+    assert api.get(path("exchanges", "/", exchange)).json["durable"] is False

@@ -70,7 +70,7 @@ async def declare(ctx: ManagementContext, request: Request) -> Response:
     body = request.json_object()
     outcome = await apply(ctx, lambda: ctx.admin.declare_exchange(
         vhost, name, str(body.get("type", "direct")),
-        durable=boolean(body, "durable", True),
+        durable=boolean(body, "durable", False),  # RabbitMQ's default when left out
         auto_delete=boolean(body, "auto_delete", False),
         internal=boolean(body, "internal", False),
         arguments=table(body, "arguments"),

@@ -81,7 +81,7 @@ async def declare(ctx: ManagementContext, request: Request) -> Response:
     body = request.json_object()
     outcome = await apply(ctx, lambda: ctx.admin.declare_queue(
         vhost, name,
-        durable=boolean(body, "durable", True),
+        durable=boolean(body, "durable", False),  # RabbitMQ's default when left out
         auto_delete=boolean(body, "auto_delete", False),
         arguments=table(body, "arguments"),
     ))  # fmt: skip
