@@ -193,6 +193,10 @@ class Server:
             self._store_open = True
             if self.config.load_definitions:  # every start, as a merge, before any client
                 definitions_file.load(self.broker, self.config.load_definitions)
+            if self.broker.journal.pending:
+                # What start-up itself created (the default user and vhost on a
+                # first start, imported definitions) is written at once, not with
+                # whatever change happens to come next.
                 self.storage.poke()
 
     def _store_failed(self, error: BaseException) -> None:
