@@ -133,6 +133,24 @@ def test_sort_and_filter_come_back_from_the_url(page: Page, client) -> None:  # 
     page.wait(lambda: page.all("tbody tr[data-key]")[0].get_attribute("data-key").endswith("-1"))
 
 
+def test_pages_follow_the_url_and_a_vanished_page_falls_back(page: Page, client) -> None:  # noqa: ANN001
+    prefix = _name("paged")
+    for i in range(60):
+        client.queue_declare(f"{prefix}-{i:02}")
+    page.log_in()
+    page.go(f"#/queues?q={prefix}")
+    page.wait_text("Page 1 of 2")
+    page.wait(lambda: len(page.all("tbody tr[data-key]")) == 50)
+    next(b for b in page.all(".pager button") if "Next" in b.text).click()
+    page.wait(lambda: "page=2" in page.driver.current_url)
+    page.wait(lambda: len(page.all("tbody tr[data-key]")) == 10)
+    for i in range(20):
+        client.queue_delete(f"{prefix}-{i:02}")
+    page.find("body").send_keys("r")  # page 2 is gone now: back to the first
+    page.wait(lambda: "page=" not in page.driver.current_url)
+    page.wait(lambda: len(page.all("tbody tr[data-key]")) == 40)
+
+
 def test_read_a_message_with_its_headers_then_purge(page: Page, client) -> None:  # noqa: ANN001
     name = _name("read")
     client.queue_declare(name)

@@ -56,6 +56,11 @@ export class Table {
   get(name) { return hashParams().get(this.key(name)) || ""; }
 
   set(changes) {
+    this.write(changes);
+    return this.refresh();
+  }
+
+  write(changes) {
     const params = hashParams();
     for (const [name, value] of Object.entries(changes)) {
       if (value) params.set(this.key(name), value);
@@ -63,7 +68,6 @@ export class Table {
     }
     writeParams(params);
     this.renderHead();
-    return this.refresh();
   }
 
   debounce(fn) {
@@ -100,19 +104,30 @@ export class Table {
   }
 
   async refresh() {
-    if (this.busy) return;
+    // One request at a time; a change made meanwhile (a sort, a filter) is
+    // fetched as soon as the one in flight is answered.
+    if (this.busy) {
+      this.again = true;
+      return;
+    }
     this.busy = true;
+    this.again = false;
     try {
       const source = typeof this.source === "function" ? this.source() : this.source;
       const result = typeof source === "string" ? await this.fetchPage(source) : this.local(source);
       this.status.textContent = "";
       this.renderRows(result);
     } catch (err) {
-      if (err.status === 400 && this.get("page") > 1) return this.set({ page: "" });
-      this.status.textContent = err.status ? err.message : "";
+      if (err.status === 400 && this.get("page") > 1) {
+        this.write({ page: "" }); // past the last page (rows went away): back to the first
+        this.again = true;
+      } else {
+        this.status.textContent = err.status ? err.message : "";
+      }
     } finally {
       this.busy = false;
     }
+    if (this.again) await this.refresh();
   }
 
   async fetchPage(path) {

@@ -13,7 +13,7 @@ export default function exchange(main, [vhost, name]) {
   const outgoing = bindingsTable(`${path}/bindings/source`, { prefix: "out", showSource: false, after: () => outgoing.refresh() });
   const incoming = bindingsTable(`${path}/bindings/destination`, { prefix: "in", showDestination: false, after: () => incoming.refresh() });
   main.append(
-    h("p.crumbs", {}, h("a", { href: "#/exchanges" }, "Exchanges"), " / ", vhost),
+    h("p.crumbs", {}, h("a", { href: "#/exchanges" }, "Exchanges"), " in vhost ", h("code", {}, vhost)),
     h("h1", {}, displayName(isDefault ? "" : name)),
     h("div.cols", {}, section("Details", details), section("Publish", publishForm(vhost, isDefault ? "" : name))),
     section("Bindings from this exchange", outgoing.element,

@@ -15,10 +15,11 @@ export default function queue(main, [vhost, name]) {
     source: `consumers/${enc(vhost)}`, prefix: "c", filterable: false, label: "consumers",
     rowKey: (c) => `${c.channel_details.name}|${c.consumer_tag}`, empty: "No consumers.",
     columns: [
-      { key: "channel_details.name", label: "Channel" },
-      { key: "consumer_tag", label: "Tag", render: (c) => h("code", {}, c.consumer_tag) },
-      { key: "ack_required", label: "Ack", render: (c) => (c.ack_required ? "manual" : "auto") },
-      { key: "exclusive", label: "Exclusive", render: (c) => (c.exclusive ? "yes" : "") },
+      { key: "consumer_tag", label: "Tag", render: (c) => h("code.tag", { title: c.consumer_tag }, c.consumer_tag) },
+      { key: "channel_details.name", label: "Channel", render: (c) => h("a", {
+        href: route("connections", c.channel_details.connection_name), title: c.channel_details.name,
+      }, `${c.channel_details.peer_host}:${c.channel_details.peer_port} (${c.channel_details.number})`) },
+      { key: "ack_required", label: "Ack", render: (c) => [c.ack_required ? "manual" : "auto", c.exclusive ? badge("exclusive", "dim") : ""] },
       { key: "prefetch_count", label: "Prefetch", num: true },
       { key: "activity_status", label: "Status" },
     ],
@@ -33,7 +34,7 @@ export default function queue(main, [vhost, name]) {
   const messages = h("div.messages");
 
   main.append(
-    h("p.crumbs", {}, h("a", { href: "#/queues" }, "Queues"), " / ", vhost),
+    h("p.crumbs", {}, h("a", { href: "#/queues" }, "Queues"), " in vhost ", h("code", {}, vhost)),
     h("h1", {}, name || "(unnamed)"),
     stats,
     h("div.cols", {}, section("Details", details), section("Consumers", consumers.element)),
@@ -86,17 +87,18 @@ async function remove(path, name) {
   location.hash = "#/queues";
 }
 
+// RabbitMQ's ack modes; the first leaves the messages where they were.
 const ACK_MODES = [
-  ["ack_requeue_true", "Nack, requeue (the message stays)"],
-  ["ack_requeue_false", "Ack (removes it)"],
+  ["ack_requeue_true", "Nack, requeue"],
+  ["ack_requeue_false", "Ack (remove)"],
   ["reject_requeue_true", "Reject, requeue"],
-  ["reject_requeue_false", "Reject, no requeue (dead-letters)"],
+  ["reject_requeue_false", "Reject (dead-letter)"],
 ];
 
 function getForm(path, out) {
   return form({ class: "stack", dataset: { form: "get" } }, h("div.row", {},
     field("Ack mode", select("ackmode", ACK_MODES, "ack_requeue_true")),
-    field("Encoding", select("encoding", [["auto", "text when it is text"], ["base64", "base64"]], "auto")),
+    field("Encoding", select("encoding", [["auto", "auto (text)"], ["base64", "base64"]], "auto")),
     field("Count", h("input", { name: "count", type: "number", min: 1, value: 1, required: true })),
     field("Truncate at", h("input", { name: "truncate", type: "number", min: 1, value: 50000 }))),
   "Get messages", async (v) => {
