@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from amqpd.management.auth import visible_vhosts
+from amqpd.management.auth import require, visible_vhosts
 from amqpd.management.context import ManagementContext
-from amqpd.management.request import Request
+from amqpd.management.errors import bad_request
+from amqpd.management.request import NO_CONTENT, Request, Response
+from amqpd.management.resources.common import apply
 from amqpd.model import snapshot
+from amqpd.model.access import ADMINISTRATOR
 from amqpd.model.exchange_types import REGISTRY
+from amqpd.model.policy_admin import PolicyAdmin
 
 _RATE = {"rate": 0.0}
 _EXCHANGE_TYPES = {
@@ -21,7 +25,7 @@ _EXCHANGE_TYPES = {
 def register(router) -> None:  # noqa: ANN001 - a Router
     router.add("/api/overview", get=overview)
     router.add("/api/whoami", get=whoami)
-    router.add("/api/cluster-name", get=cluster_name)
+    router.add("/api/cluster-name", get=cluster_name, put=rename_cluster)
     router.add("/api/extensions", get=extensions)
 
 
@@ -85,7 +89,7 @@ async def overview(ctx: ManagementContext, request: Request) -> dict:
         "product_version": node.product_version,
         "product_name": node.product_name,
         "rabbitmq_version": node.rabbitmq_version,
-        "cluster_name": node.cluster_name,
+        "cluster_name": _cluster_name(ctx),
         "disable_stats": False,
         "enable_queue_totals": False,
         "message_stats": _counters(_MESSAGE_STATS),
@@ -127,8 +131,23 @@ async def whoami(ctx: ManagementContext, request: Request) -> dict:
     return {"name": request.user.name, "tags": list(request.user.tags)}
 
 
+def _cluster_name(ctx: ManagementContext) -> str:
+    """The cluster_name global parameter once set (as RabbitMQ keeps it), else the node's."""
+    name = ctx.broker.parameters.get("cluster_name")
+    return name if isinstance(name, str) else ctx.node.cluster_name
+
+
 async def cluster_name(ctx: ManagementContext, request: Request) -> dict:
-    return {"name": ctx.node.cluster_name}
+    return {"name": _cluster_name(ctx)}
+
+
+async def rename_cluster(ctx: ManagementContext, request: Request) -> Response:
+    require(request.user, ADMINISTRATOR)
+    name = request.json_object().get("name")
+    if not isinstance(name, str):
+        raise bad_request("[{key_missing,name}]")
+    await apply(ctx, lambda: PolicyAdmin(ctx.broker).put_global("cluster_name", name))
+    return NO_CONTENT
 
 
 async def extensions(ctx: ManagementContext, request: Request) -> list:

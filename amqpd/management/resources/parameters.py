@@ -8,6 +8,8 @@ Global parameters are stored as given (cluster_name and the rest).
 
 from __future__ import annotations
 
+import json
+
 from amqpd.management import listing
 from amqpd.management.auth import visible_vhosts
 from amqpd.management.context import ManagementContext
@@ -15,6 +17,9 @@ from amqpd.management.errors import HTTPError, bad_request, not_found
 from amqpd.management.request import NO_CONTENT, Request, Response, created_or_updated
 from amqpd.management.resources.common import apply, vhost_param
 from amqpd.management.resources.policies import required
+from amqpd.model.access import LIMIT_NAMES
+from amqpd.model.accounts import Accounts
+from amqpd.model.admin import Outcome
 from amqpd.model.policy_admin import PolicyAdmin
 
 VHOST_LIMITS = "vhost-limits"
@@ -75,14 +80,58 @@ async def put(ctx: ManagementContext, request: Request) -> Response:
     if vhost not in ctx.access.vhosts:
         raise HTTPError(404, "not_found", "vhost_not_found")
     vhost_param(ctx, request)
-    required(request.json_object(), "value")
-    # vhost-limits are set through the vhosts' own API (PUT /api/vhost-limits/...).
-    raise bad_request(f"Validation failed\n\ncomponent {component} not found\n")
+    body = request.json_object()
+    required(body, "value")
+    value = body["value"]
+    if component != VHOST_LIMITS:
+        raise bad_request(f"Validation failed\n\ncomponent {component} not found\n")
+    limits = _limits_value(value)
+    existed = bool(ctx.access.vhosts[vhost].limits)
+    await apply(ctx, lambda: _replace_limits(ctx, vhost, limits))
+    return created_or_updated(not existed)
+
+
+def _limits_value(value: object) -> dict[str, int]:
+    """The vhost-limits parameter's value, as RabbitMQ validates it (its
+    parameters endpoint HTML-escapes the reason)."""
+    if not isinstance(value, dict):
+        raise bad_request(f"Validation failed\n\nlimits not a list {_escaped(value)}\n")
+    unknown = [(k, v) for k, v in value.items() if k not in LIMIT_NAMES]
+    if unknown:
+        terms = ",".join(f"{{{_escaped(k)},{_escaped(v)}}}" for k, v in unknown)
+        raise bad_request(f"Validation failed\n\nUnrecognised terms [{terms}] in limits\n")
+    for name, limit in value.items():
+        if not isinstance(limit, int) or isinstance(limit, bool):
+            raise bad_request(
+                f"Validation failed\n\n{name} should be a number, actually was "
+                f"{_escaped(limit)}\n"
+            )
+    return dict(value)
+
+
+def _escaped(value: object) -> str:
+    """A JSON value as RabbitMQ prints it in these reasons: strings as Erlang
+    binaries, HTML-escaped as its parameters endpoint escapes them."""
+    if isinstance(value, str):
+        return f"&lt;&lt;{json.dumps(value)}&gt;&gt;"
+    return json.dumps(value)
+
+
+def _replace_limits(ctx: ManagementContext, vhost: str, limits: dict[str, int]) -> Outcome:
+    """The parameter holds every limit at once: those left out are cleared."""
+    accounts = Accounts(ctx.broker)
+    durable = False
+    for name in LIMIT_NAMES:
+        outcome = accounts.set_vhost_limit(vhost, name, limits.get(name))
+        durable = durable or outcome.durable
+    return Outcome(durable=durable)
 
 
 async def delete(ctx: ManagementContext, request: Request) -> Response:
     _find(ctx, request)
-    raise bad_request("Validation failed\n\nvhost-limits are cleared through /api/vhost-limits\n")
+    vhost = request.params["vhost"]
+    await apply(ctx, lambda: _replace_limits(ctx, vhost, {}))
+    return NO_CONTENT
 
 
 # ---- global parameters ------------------------------------------------------------------
