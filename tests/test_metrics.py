@@ -181,6 +181,9 @@ def test_http_answers_as_rabbitmq_prometheus(target):
         urllib.request.urlopen(request, timeout=10)
     assert refused.value.code == 405
     assert refused.value.headers["allow"] == "HEAD, GET, OPTIONS"
+    head = urllib.request.Request(base + "/metrics", method="HEAD")
+    with urllib.request.urlopen(head, timeout=10) as response:
+        assert (response.status, response.read()) == (204, b"")
 
 
 # ---- amqpd's own values --------------------------------------------------------------
@@ -246,3 +249,24 @@ def test_identity_is_stable_and_labels_every_endpoint(metrics_broker):
 def test_prometheus_port_off_serves_no_metrics():
     with BrokerThread(BrokerConfig(store="memory", prometheus_port=None)) as broker:
         assert broker._server.metrics is None
+
+
+def test_dead_lettering_is_counted_by_queue_type_and_strategy(metrics_broker):
+    g = "rabbitmq_global_messages_dead_lettered_rejected_total"
+    with_dlx = {"queue_type": "rabbit_classic_queue", "dead_letter_strategy": "at_most_once"}
+    without = {"queue_type": "rabbit_quorum_queue", "dead_letter_strategy": "disabled"}
+    before = scrape(metrics_broker.prometheus_url)
+    with pika.BlockingConnection(pika.URLParameters(metrics_broker.url)) as connection:
+        channel = connection.channel()
+        channel.queue_declare("dl-target", exclusive=True)
+        channel.queue_declare("dl-source", exclusive=True,
+                              arguments={"x-dead-letter-exchange": ""})  # fmt: skip
+        channel.queue_declare("dl-quorum", durable=True, arguments={"x-queue-type": "quorum"})
+        for queue in ("dl-source", "dl-quorum", "dl-quorum"):
+            channel.basic_publish("", queue, b"m")
+            method, _props, _body = channel.basic_get(queue)
+            channel.basic_reject(method.delivery_tag, requeue=False)
+        channel.queue_delete("dl-quorum")
+        after = scrape(metrics_broker.prometheus_url)
+    assert after.value(g, **with_dlx) - before.value(g, **with_dlx) == 1
+    assert after.value(g, **without) - before.value(g, **without) == 2
