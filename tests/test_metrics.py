@@ -9,6 +9,7 @@ run on both brokers.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import os
 import re
@@ -99,17 +100,34 @@ def reference() -> str:
 def test_every_family_is_the_references_with_its_type_help_and_labels(
     metrics_broker, reference, path
 ):
-    with pika.BlockingConnection(pika.URLParameters(metrics_broker.url)) as connection:
-        channel = connection.channel()
-        channel.queue_declare("families", exclusive=True)
-        channel.basic_consume("families", lambda *_: None)
-        ours, theirs = scrape(metrics_broker.prometheus_url, path), scrape(reference, path)
+    # A connection, a channel and a consumer on each, so every family has samples.
+    with busy(metrics_broker.url), busy(REFERENCE_AMQP):
+        ours = scrape(metrics_broker.prometheus_url, path)
+        theirs = poll_scrape(reference, path, "rabbitmq_channel_consumers")
     assert set(ours.types) <= set(theirs.types), set(ours.types) - set(theirs.types)
     for name in ours.types:
         assert ours.types[name] == theirs.types[name], name
         assert ours.helps[name] == theirs.helps[name], name
-        if ours.samples[name] and theirs.samples[name]:
-            assert ours.label_names(name) <= theirs.label_names(name), name
+        assert bool(ours.samples[name]) == bool(theirs.samples[name]), name
+        assert ours.label_names(name) <= theirs.label_names(name), name
+
+
+@contextlib.contextmanager
+def busy(url: str) -> Iterator[None]:
+    with pika.BlockingConnection(pika.URLParameters(url)) as connection:
+        channel = connection.channel()
+        queue = channel.queue_declare("", exclusive=True).method.queue
+        channel.basic_consume(queue, lambda *_: None)
+        yield
+
+
+def poll_scrape(base: str, path: str, family: str) -> Families:
+    """A scrape once ``family`` has samples (RabbitMQ emits per-object stats every 5 s)."""
+    deadline = time.monotonic() + DEADLINE
+    while not (found := scrape(base, path)).samples.get(family):
+        assert time.monotonic() < deadline, f"no {family} samples"
+        time.sleep(0.2)  # the broker publishes its stats on its own schedule
+    return found
 
 
 def test_detailed_families_are_the_references(metrics_broker, reference):
