@@ -69,3 +69,14 @@ def test_renaming_the_cluster_needs_a_name(api):
         400,
         {"error": "bad_request", "reason": "[{key_missing,name}]"},
     )
+
+
+def test_the_queue_limit_holds_for_queues_declared_through_the_api(api, vhost):
+    api.put(path("vhost-limits", vhost, "max-queues"), {"value": 1})
+    assert api.put(path("queues", vhost, "first"), {}).status == 201
+    answer = api.put(path("queues", vhost, "second"), {})
+    assert (answer.status, answer.json) == (400, {
+        "error": "bad_request",
+        "reason": f"cannot declare queue 'second': queue limit in vhost '{vhost}' (1) is reached",
+    })  # fmt: skip
+    assert api.put(path("queues", vhost, "first"), {}).status == 204  # existing: no new queue

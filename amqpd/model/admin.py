@@ -16,6 +16,7 @@ from amqpd.model.broker import Broker
 from amqpd.model.channel import ChannelModel
 from amqpd.model.context import SessionState
 from amqpd.model.message import Message
+from amqpd.model.permissions import queue_limit_reached
 from amqpd.model.routing import route, routing_keys
 from amqpd.model.vhost import VirtualHost
 from amqpd.wire import properties as props_codec
@@ -120,6 +121,9 @@ class Admin:
         def declare() -> Outcome:
             v = self._vhost(vhost)
             existed = name in v.queues
+            limit = self.broker.access.queue_limit(vhost)
+            if not existed and limit is not None and len(v.queues) >= limit:
+                raise queue_limit_reached(name, vhost, limit)
             queue = v.declare_queue(name, owner=None, passive=False, durable=durable,
                                     exclusive=False, auto_delete=auto_delete,
                                     arguments=arguments or {})  # fmt: skip

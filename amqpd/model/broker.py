@@ -20,7 +20,7 @@ from pamqp import commands
 
 from amqpd import defaults
 from amqpd.errors import AMQPConnectionError, AMQPError, ChannelError, ReplyCode
-from amqpd.model import handlers
+from amqpd.model import handlers, parameters
 from amqpd.model.access import FULL, Access, VhostInfo
 from amqpd.model.channel import ChannelModel, Consumer
 from amqpd.model.context import SessionState
@@ -123,6 +123,7 @@ class Broker:
             self.delete_queue(vhost, queue)
         for exchange in list(vhost.exchanges.values()):
             vhost.remove_exchange(exchange)
+        parameters.forget_vhost(self, vhost)  # its policies leave the store too
         self.dispatch()
         return sessions
 
