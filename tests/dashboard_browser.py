@@ -25,7 +25,7 @@ try:
     )
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
-    from selenium.webdriver.support.ui import WebDriverWait
+    from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: F401 - for tests
 except ImportError:  # pragma: no cover - the test extra installs it
     webdriver = None
 

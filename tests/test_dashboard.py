@@ -6,7 +6,9 @@ when it ends, pass or fail.
 
 from __future__ import annotations
 
+import base64
 import json
+import urllib.request
 import uuid
 
 import pika
@@ -14,7 +16,7 @@ import pytest
 
 from amqpd.config import BrokerConfig
 from amqpd.testing import BrokerThread
-from tests.dashboard_browser import Keys, Page, chromium_or_skip
+from tests.dashboard_browser import Keys, Page, Select, chromium_or_skip
 
 
 @pytest.fixture(scope="module")
@@ -151,6 +153,31 @@ def test_pages_follow_the_url_and_a_vanished_page_falls_back(page: Page, client)
     page.wait(lambda: len(page.all("tbody tr[data-key]")) == 40)
 
 
+def _api(server: BrokerThread, method: str, path: str, body: dict | None = None) -> None:
+    base, auth = _base(server), base64.b64encode(b"guest:guest").decode()
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(f"{base}/api/{path}", data=data, method=method)
+    request.add_header("Authorization", f"Basic {auth}")
+    request.add_header("Content-Type", "application/json")
+    urllib.request.urlopen(request, timeout=10).close()
+
+
+def test_the_vhost_picker_and_g_keys_narrow_and_move(page: Page, server: BrokerThread) -> None:
+    vhost, here, there = _name("staging"), _name("here"), _name("there")
+    _api(server, "PUT", f"vhosts/{vhost}")
+    _api(server, "PUT", f"queues/{vhost}/{there}", {"durable": False})
+    _api(server, "PUT", f"queues/%2F/{here}", {"durable": False})
+    page.log_in()
+    page.find("body").send_keys("g", "q")
+    page.wait(lambda: page.driver.current_url.endswith("#/queues"))
+    page.wait_text(there)
+    page.wait_text(here)
+    page.driver.refresh()  # the picker lists vhosts made since the login
+    Select(page.visible("#vhost-select")).select_by_value(vhost)
+    page.wait(lambda: here not in page.text())
+    assert there in page.text() and f"Queues in {vhost}" in page.text("main h1")
+
+
 def test_read_a_message_with_its_headers_then_purge(page: Page, client) -> None:  # noqa: ANN001
     name = _name("read")
     client.queue_declare(name)
@@ -268,6 +295,9 @@ def test_admin_adds_a_user_who_can_log_in(page: Page) -> None:
     page.find("#logout").click()
     page.log_in(user, "s3cret")
     assert f"{user} (management)" in page.text("#whoami")
+    page.wait_text("need the monitoring tag")  # /api/nodes refuses a management user
+    page.go("#/admin/users")
+    page.wait_text("Only users tagged administrator")
 
 
 def test_export_downloads_the_definitions(page: Page, client) -> None:  # noqa: ANN001
