@@ -233,27 +233,31 @@ class _Import:
         if not isinstance(name, str) or not isinstance(tags, list) or \
                 not all(isinstance(t, str) for t in tags):  # fmt: skip
             raise FUNCTION_CLAUSE
-        if "password" in record and "password_hash" in record:
-            raise _Fault("both_password_and_password_hash_are_provided")
-        algorithm = record.get("hashing_algorithm", SHA256)
-        existing = self.broker.access.users.get(name)
-        if "password" in record:
-            if not isinstance(record["password"], str):
-                raise FUNCTION_CLAUSE
-            password_hash, algorithm = hash_password(record["password"]), SHA256
-        elif "password_hash" in record:
-            password_hash = record["password_hash"]
-            if not isinstance(password_hash, str) or not _is_base64(password_hash):
-                raise _Fault(["not_base64", password_hash])
-        elif existing is not None:
-            password_hash, algorithm = "", SHA256
-        else:
-            password_hash, algorithm = hash_password(_random_password()), SHA256
+        password_hash, algorithm = self._password_of(record, name in self.broker.access.users)
         limits = record.get("limits", {})
         if not isinstance(limits, dict) or not isinstance(algorithm, str):
             raise FUNCTION_CLAUSE
         user = User(name, password_hash, tuple(t for t in tags if t), dict(limits), algorithm)
         self.broker.access.put_user(user)
+
+    @staticmethod
+    def _password_of(record: dict, existing: bool) -> tuple[str, object]:
+        """(hash, algorithm): from a password, a given hash, or none at all (an
+        existing user then loses its password, a new one gets a random one)."""
+        if "password" in record and "password_hash" in record:
+            raise _Fault("both_password_and_password_hash_are_provided")
+        if "password" in record:
+            if not isinstance(record["password"], str):
+                raise FUNCTION_CLAUSE
+            return hash_password(record["password"]), SHA256
+        if "password_hash" in record:
+            password_hash = record["password_hash"]
+            if not isinstance(password_hash, str) or not _is_base64(password_hash):
+                raise _Fault(["not_base64", password_hash])
+            return password_hash, record.get("hashing_algorithm", SHA256)
+        if existing:
+            return "", SHA256
+        return hash_password(_random_password()), SHA256
 
     def vhost_record(self, record: dict) -> None:
         name = record.get("name")

@@ -165,16 +165,9 @@ def _publish_properties(given: object) -> dict:
         raise bad_request("not_json")  # RabbitMQ fails with 500 here
     props: dict = {}
     for name, value in given.items():
-        if name in _INTEGER_PROPERTIES:
-            if not isinstance(value, int) or isinstance(value, bool):
-                raise HTTPError(400, "bad_request", ["not_int", name])
-            props[name] = value
-        elif name in _TEXT_PROPERTIES:
-            props[name] = (value if isinstance(value, str) else str(value)).encode("utf-8")
-        elif name == "headers":
-            if not isinstance(value, dict):
-                raise bad_request("not_json")  # RabbitMQ fails with 500 here
-            props[name] = {str(k): to_field(v) for k, v in value.items()}
+        typed = _property(name, value)
+        if typed is not None:
+            props[name] = typed
     for name in ("delivery_mode", "priority"):
         if not 0 <= props.get(name, 0) <= 255:
             raise HTTPError(400, "bad_request", ["not_int", name])
@@ -183,3 +176,18 @@ def _publish_properties(given: object) -> dict:
     except (TableError, ValueError, OverflowError):
         raise bad_request("not_json") from None
     return props
+
+
+def _property(name: str, value: object) -> object:
+    """One property as the codec takes it, or None for a name RabbitMQ ignores."""
+    if name in _INTEGER_PROPERTIES:
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise HTTPError(400, "bad_request", ["not_int", name])
+        return value
+    if name in _TEXT_PROPERTIES:
+        return (value if isinstance(value, str) else str(value)).encode("utf-8")
+    if name == "headers":
+        if not isinstance(value, dict):
+            raise bad_request("not_json")  # RabbitMQ fails with 500 here
+        return {str(k): to_field(v) for k, v in value.items()}
+    return None
