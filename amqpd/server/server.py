@@ -81,7 +81,7 @@ class Server:
         self.recovered = Recovered()  # what the store gave back at start-up
         self._starting = time.monotonic()
 
-    async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+    async def run(self, *, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
         """Listen and serve until ``stop()``; reports the bound port via task_status."""
         listeners = self._listeners or await self.bind()
         self.port = listeners[0].socket.getsockname()[1]
@@ -105,7 +105,9 @@ class Server:
             self._stopped.set()
             log.info("amqpd stopped")
 
-    async def _serve_until_stopped(self, listeners, task_status) -> None:
+    async def _serve_until_stopped(
+        self, listeners: list[trio.SocketListener], task_status: trio.TaskStatus[int]
+    ) -> None:
         async with trio.open_nursery() as connections:
             async with trio.open_nursery() as accepting:
                 # Stops with the accept loops: a stopping broker runs no timers.
@@ -212,7 +214,7 @@ class Server:
                 raise PortInUseError(self.config.bind, self.config.port) from None
             raise
 
-    async def _accept_loop(self, listener: trio.SocketListener, nursery) -> None:
+    async def _accept_loop(self, listener: trio.SocketListener, nursery: trio.Nursery) -> None:
         while True:
             try:
                 stream = await listener.accept()
@@ -300,7 +302,7 @@ class Server:
                 log.exception("internal error checking memory and disk; checking again later")
             await trio.sleep(self.config.resource_check_interval)
 
-    async def _close_connections(self, nursery) -> None:
+    async def _close_connections(self, nursery: trio.Nursery) -> None:
         """Send 320 CONNECTION_FORCED to every client and give them time to close."""
         for handler in list(self.handlers):
             handler.shutdown(
