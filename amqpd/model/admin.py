@@ -17,6 +17,7 @@ from amqpd.model.channel import ChannelModel
 from amqpd.model.context import SessionState
 from amqpd.model.message import Message
 from amqpd.model.permissions import queue_limit_reached
+from amqpd.model.queue import PAGE_WINDOW
 from amqpd.model.routing import route, routing_keys
 from amqpd.model.vhost import VirtualHost
 from amqpd.wire import properties as props_codec
@@ -189,10 +190,23 @@ class Admin:
         return self._run(unbind)
 
     # ---- messages ---------------------------------------------------------------
+    def page_in_for_get(self, vhost: str, name: str, count: int) -> bool:
+        """Whether ``count`` messages of a deep queue must first be read back from
+        the store; if so the read is asked for, and the caller waits for the
+        store (as basic.get waits) before calling ``get``."""
+        queue = self._vhost(vhost).queues.get(name)
+        if queue is None or not queue.paged or queue.in_memory >= count:
+            return False
+        if not queue.paging_in:
+            wanted = min(count - queue.in_memory, PAGE_WINDOW)
+            self.broker.journal.request_page(queue, wanted)
+        return True
+
     def get(self, vhost: str, name: str, count: int, ackmode: str) -> Outcome:
         """Take up to ``count`` messages, as basic.get would, then settle them all
         by ``ackmode``: requeued (redelivered, in their order), acked, or rejected
-        (dead-lettered). Messages paged out to the store are not reached."""
+        (dead-lettered). Paged messages are reached once ``page_in_for_get`` has
+        had them read back."""
         settle = ACKMODES[ackmode]
 
         def get() -> Outcome:
