@@ -354,6 +354,8 @@ def test_the_banner_says_when_the_broker_is_unreachable(driver, tmp_path, reques
         again.config = again.config.replace(management_port=port)  # the page's origin
         with again:
             page.wait(lambda: not page.find("#banner").is_displayed(), message="banner stayed")
+            page.visible("#shell")
+            page.wait_text("Data folder")
     finally:
         page.screenshot(request.node.name)
         first.stop()
