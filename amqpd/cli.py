@@ -14,6 +14,7 @@ import trio
 from amqpd import __version__
 from amqpd.config import BrokerConfig, ConfigError, load_toml
 from amqpd.server import definitions_file
+from amqpd.server.collector import freeze_start_up
 from amqpd.server.server import PortInUseError, Server
 from amqpd.store import StoreError, prepare_folder
 
@@ -108,6 +109,7 @@ async def serve(config: BrokerConfig) -> None:
         # as it can connect, and that must still be a graceful stop.
         signals = catching.enter_context(trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM))
         await server.bind()  # outside the nursery, so a taken port is a plain error
+        freeze_start_up()  # the store is read: the collector leaves what lives for good alone
         async with trio.open_nursery() as nursery:
             await nursery.start(server.run)
             async for signum in signals:

@@ -13,6 +13,7 @@ import trio
 
 from amqpd.management import dashboard
 from amqpd.management.auth import authenticate, require
+from amqpd.management.chunked import encode_json
 from amqpd.management.context import ManagementContext
 from amqpd.management.errors import HTTPError
 from amqpd.management.request import Request, Response
@@ -102,14 +103,18 @@ def _too_large() -> Response:
 
 
 async def _send(send, response: Response, head: bool = False) -> None:  # noqa: ANN001
-    body = response.encoded()
-    headers = [(b"content-length", str(len(body)).encode())]
-    if response.body is not None and not isinstance(response.body, bytes):
+    # A long list is encoded and sent a piece at a time, the loop running between pieces.
+    is_json = response.body is not None and not isinstance(response.body, bytes)
+    pieces = await encode_json(response.body) if is_json else [response.encoded()]
+    headers = [(b"content-length", str(sum(map(len, pieces))).encode())]
+    if is_json:
         headers.append((b"content-type", b"application/json"))
         headers.append((b"cache-control", b"no-cache"))
     headers += [(k.encode(), v.encode()) for k, v in response.headers.items()]
     await send({"type": "http.response.start", "status": response.status, "headers": headers})
-    await send({"type": "http.response.body", "body": b"" if head else body})
+    for piece in [] if head else pieces[:-1]:
+        await send({"type": "http.response.body", "body": piece, "more_body": True})
+    await send({"type": "http.response.body", "body": b"" if head else pieces[-1]})
 
 
 async def _lifespan(receive, send) -> None:  # noqa: ANN001

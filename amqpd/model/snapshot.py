@@ -2,10 +2,16 @@
 
 Readers above the model take these snapshots instead of reaching into queues,
 exchanges and channels. Counts are exact at the moment of the snapshot.
+
+``declared_queues`` and ``each_binding`` are for readers that pause between
+objects (the management API's lists, a hundred objects per event-loop turn):
+the set of objects is taken when they are called, each object is pictured when
+its turn comes (its own counters at one moment).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from amqpd.model.broker import Broker
@@ -127,6 +133,12 @@ def queues(broker: Broker, vhost: str | None = None) -> list[QueueSnapshot]:
     return [queue(q) for v in _vhosts(broker, vhost) for q in v.queues.values()]
 
 
+def declared_queues(broker: Broker, vhost: str | None = None) -> list[Queue]:
+    """The queues declared now, as handles for ``queue``: a reader keeps them to picture
+    each queue when its turn comes, and reads nothing else from them."""
+    return [q for v in _vhosts(broker, vhost) for q in v.queues.values()]
+
+
 def exchanges(broker: Broker, vhost: str | None = None) -> list[ExchangeSnapshot]:
     return [exchange(v.name, x) for v in _vhosts(broker, vhost) for x in v.exchanges.values()]
 
@@ -141,6 +153,26 @@ def bindings(broker: Broker, vhost: str | None = None) -> list[BindingSnapshot]:
             for ((kind, name), key, _frozen), arguments in x.bindings.items():
                 found.append(BindingSnapshot(v.name, x.name, kind, name, key, dict(arguments)))
     return found
+
+
+def each_binding(broker: Broker, vhost: str | None = None) -> Iterator[BindingSnapshot]:
+    """The bindings ``bindings`` lists, pictured lazily: the queues and exchanges are those
+    declared now, each exchange's bindings those it has when the reader reaches it."""
+    declared = [
+        (v.name, list(v.queues), list(v.exchanges.values())) for v in _vhosts(broker, vhost)
+    ]
+    return _each_binding(declared)
+
+
+def _each_binding(
+    declared: list[tuple[str, list[str], list[Exchange]]],
+) -> Iterator[BindingSnapshot]:
+    for vhost, queue_names, exchanges in declared:
+        for name in queue_names:
+            yield BindingSnapshot(vhost, "", "queue", name, name, {})
+        for x in exchanges:
+            for ((kind, name), key, _frozen), arguments in list(x.bindings.items()):
+                yield BindingSnapshot(vhost, x.name, kind, name, key, dict(arguments))
 
 
 def channels(broker: Broker) -> list[ChannelSnapshot]:

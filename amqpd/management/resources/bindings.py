@@ -12,11 +12,13 @@ from __future__ import annotations
 import base64
 import dataclasses
 import hashlib
+import itertools
 import json
+from collections.abc import Iterable
 from urllib.parse import quote_plus
 
 from amqpd.errors import AMQPError, ReplyCode
-from amqpd.management import listing
+from amqpd.management import chunked, listing
 from amqpd.management.auth import visible_vhosts
 from amqpd.management.context import ManagementContext
 from amqpd.management.errors import HTTPError, bad_request, not_found
@@ -29,6 +31,8 @@ from amqpd.model.snapshot import BindingSnapshot
 
 DEFAULT_IN_URLS = "amq.default"
 _KINDS = {"q": "queue", "e": "exchange"}
+# Fields a list sorts and filters on straight from the snapshot, without rendering.
+FIELDS = listing.attributes("destination", "destination_type", "routing_key", "source", "vhost")
 
 
 def register(router) -> None:  # noqa: ANN001 - a Router
@@ -84,13 +88,15 @@ def _order(b: BindingSnapshot) -> tuple:
             properties_key(b.routing_key, b.arguments))  # fmt: skip
 
 
-def _list(request: Request, found: list[BindingSnapshot]) -> object:
+async def _list(request: Request, found: Iterable[BindingSnapshot]) -> object:
     # Bindings are never paged: RabbitMQ ignores ``page`` here.
     unpaged = dataclasses.replace(
         request, query={k: v for k, v in request.query.items() if k != "page"}
     )
-    items = [render(b) for b in sorted(found, key=_order)]
-    return listing.render(unpaged, items, ())
+    bindings = [b async for b in chunked.paced(found)]
+    keys = await chunked.each(bindings, _order)
+    ordered = [bindings[n] for n in sorted(range(len(bindings)), key=keys.__getitem__)]
+    return await listing.answer(unpaged, listing.Rows(ordered, render, FIELDS), ())
 
 
 def _exchange_name(name: str) -> str:
@@ -100,11 +106,12 @@ def _exchange_name(name: str) -> str:
 # ---- handlers ---------------------------------------------------------------------
 async def list_all(ctx: ManagementContext, request: Request) -> object:
     vhosts = visible_vhosts(ctx.access, request.user)
-    return _list(request, [b for v in vhosts for b in snapshot.bindings(ctx.broker, v)])
+    found = [snapshot.each_binding(ctx.broker, v) for v in vhosts]
+    return await _list(request, itertools.chain(*found))
 
 
 async def list_vhost(ctx: ManagementContext, request: Request) -> object:
-    return _list(request, snapshot.bindings(ctx.broker, vhost_param(ctx, request)))
+    return await _list(request, snapshot.each_binding(ctx.broker, vhost_param(ctx, request)))
 
 
 def _route(request: Request) -> tuple[str, str, str]:
@@ -123,7 +130,7 @@ def _between(ctx: ManagementContext, request: Request) -> list[BindingSnapshot]:
 
 
 async def between(ctx: ManagementContext, request: Request) -> object:
-    return _list(request, _between(ctx, request))
+    return await _list(request, _between(ctx, request))
 
 
 def _binding_fault(err: AMQPError) -> HTTPError:
@@ -177,11 +184,11 @@ async def of_queue(ctx: ManagementContext, request: Request) -> object:
     if not any(q.name == name for q in snapshot.queues(ctx.broker, vhost)):
         raise not_found()
     found = snapshot.bindings(ctx.broker, vhost)
-    return _list(request, [b for b in found if b.destination_type == "queue"
+    return await _list(request, [b for b in found if b.destination_type == "queue"
                            and b.destination == name])  # fmt: skip
 
 
-def _exchange_bindings(ctx: ManagementContext, request: Request, as_source: bool) -> object:
+async def _exchange_bindings(ctx: ManagementContext, request: Request, as_source: bool) -> object:
     vhost, name = vhost_param(ctx, request), _exchange_name(request.params["name"])
     if not any(x.name == name for x in snapshot.exchanges(ctx.broker, vhost)):
         raise not_found()
@@ -190,12 +197,12 @@ def _exchange_bindings(ctx: ManagementContext, request: Request, as_source: bool
         chosen = [b for b in found if b.source == name]
     else:
         chosen = [b for b in found if b.destination_type == "exchange" and b.destination == name]
-    return _list(request, chosen)
+    return await _list(request, chosen)
 
 
 async def from_exchange(ctx: ManagementContext, request: Request) -> object:
-    return _exchange_bindings(ctx, request, as_source=True)
+    return await _exchange_bindings(ctx, request, as_source=True)
 
 
 async def to_exchange(ctx: ManagementContext, request: Request) -> object:
-    return _exchange_bindings(ctx, request, as_source=False)
+    return await _exchange_bindings(ctx, request, as_source=False)

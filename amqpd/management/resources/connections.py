@@ -19,7 +19,12 @@ from amqpd.management.resources.values import json_safe
 from amqpd.model import snapshot
 from amqpd.model.snapshot import ChannelSnapshot, ConsumerSnapshot
 
-_RATE = {"rate": 0.0}
+_RATE = {"rate": 0.0}  # shared by every row, never changed
+# Fields a list of connections sorts and filters on without rendering it.
+CONNECTION_FIELDS = listing.attributes(
+    "auth_mechanism", "channel_max", "frame_max", "host", "name", "peer_host", "peer_port",
+    "port", "user", "vhost", timeout="heartbeat",
+)  # fmt: skip
 DEFAULT_REASON = "Closed via management plugin"
 
 
@@ -85,12 +90,12 @@ def render_connection(c: ConnectionInfo, node: str, channels: int, one: bool = F
         "protocol": "AMQP 0-9-1",
         "recv_cnt": 0,
         "recv_oct": c.recv_oct,
-        "recv_oct_details": dict(_RATE),
+        "recv_oct_details": _RATE,
         "reductions": 0,
-        "reductions_details": dict(_RATE),
+        "reductions_details": _RATE,
         "send_cnt": 0,
         "send_oct": c.send_oct,
-        "send_oct_details": dict(_RATE),
+        "send_oct_details": _RATE,
         "send_pend": 0,
         "ssl": False,
         "ssl_cipher": none,
@@ -130,7 +135,7 @@ def render_channel(ch: ChannelSnapshot, conn: ConnectionInfo, node: str) -> dict
         "pending_raft_commands": 0,
         "prefetch_count": ch.prefetch_count,
         "reductions": 0,
-        "reductions_details": dict(_RATE),
+        "reductions_details": _RATE,
         "state": "running",
         "transactional": ch.transactional,
         "user": ch.user,
@@ -169,19 +174,21 @@ def _channel_counts(ctx: ManagementContext) -> dict[object, int]:
     return counts
 
 
-def _render_connections(ctx: ManagementContext, conns: list[ConnectionInfo]) -> list[dict]:
-    counts = _channel_counts(ctx)
-    return [render_connection(c, ctx.node.name, counts.get(c.session, 0)) for c in conns]
+def _connection_rows(ctx: ManagementContext, conns: list[ConnectionInfo]) -> listing.Rows:
+    counts, node = _channel_counts(ctx), ctx.node.name
+    return listing.Rows(
+        conns, lambda c: render_connection(c, node, counts.get(c.session, 0)), CONNECTION_FIELDS
+    )
 
 
 async def list_connections(ctx: ManagementContext, request: Request) -> object:
-    return listing.render(request, _render_connections(ctx, _connections(ctx, request)))
+    return await listing.answer(request, _connection_rows(ctx, _connections(ctx, request)))
 
 
 async def vhost_connections(ctx: ManagementContext, request: Request) -> object:
     vhost = vhost_param(ctx, request)
     conns = [c for c in _connections(ctx, request) if c.vhost == vhost]
-    return listing.render(request, _render_connections(ctx, conns))
+    return await listing.answer(request, _connection_rows(ctx, conns))
 
 
 async def show_connection(ctx: ManagementContext, request: Request) -> dict:
@@ -200,8 +207,8 @@ async def close_connection(ctx: ManagementContext, request: Request) -> Response
 
 async def connection_channels(ctx: ManagementContext, request: Request) -> object:
     conn = _connection(ctx, request)
-    found = [ch for ch in snapshot.channels(ctx.broker) if ch.session is conn.session]
-    return listing.render(request, [render_channel(ch, conn, ctx.node.name) for ch in found])
+    found = [(ch, conn) for ch in snapshot.channels(ctx.broker) if ch.session is conn.session]
+    return await listing.answer(request, _channel_rows(ctx, found))
 
 
 # ---- channels ---------------------------------------------------------------------
@@ -213,15 +220,18 @@ def _channels(ctx: ManagementContext, request: Request, vhost: str | None = None
     ]  # fmt: skip
 
 
+def _channel_rows(ctx: ManagementContext, found: list) -> listing.Rows:
+    node = ctx.node.name
+    return listing.Rows(found, lambda pair: render_channel(*pair, node))
+
+
 async def list_channels(ctx: ManagementContext, request: Request) -> object:
-    items = [render_channel(ch, c, ctx.node.name) for ch, c in _channels(ctx, request)]
-    return listing.render(request, items)
+    return await listing.answer(request, _channel_rows(ctx, _channels(ctx, request)))
 
 
 async def vhost_channels(ctx: ManagementContext, request: Request) -> object:
     vhost = vhost_param(ctx, request)
-    items = [render_channel(ch, c, ctx.node.name) for ch, c in _channels(ctx, request, vhost)]
-    return listing.render(request, items)
+    return await listing.answer(request, _channel_rows(ctx, _channels(ctx, request, vhost)))
 
 
 async def show_channel(ctx: ManagementContext, request: Request) -> dict:
@@ -243,19 +253,17 @@ async def show_channel(ctx: ManagementContext, request: Request) -> dict:
 
 
 # ---- consumers --------------------------------------------------------------------
-def _consumers(ctx: ManagementContext, request: Request, vhosts: list[str]) -> list[dict]:
-    conns = _by_session(ctx, request)
-    return [
-        render_consumer(c, conns[c.session], ctx.node.name)
-        for v in vhosts for c in snapshot.consumers(ctx.broker, v) if c.session in conns
-    ]  # fmt: skip
+def _consumers(ctx: ManagementContext, request: Request, vhosts: list[str]) -> listing.Rows:
+    conns, node = _by_session(ctx, request), ctx.node.name
+    found = [c for v in vhosts for c in snapshot.consumers(ctx.broker, v) if c.session in conns]
+    return listing.Rows(found, lambda c: render_consumer(c, conns[c.session], node))
 
 
 async def list_consumers(ctx: ManagementContext, request: Request) -> object:
     vhosts = visible_vhosts(ctx.access, request.user)
-    return listing.render(request, _consumers(ctx, request, vhosts), ("consumer_tag",))
+    return await listing.answer(request, _consumers(ctx, request, vhosts), ("consumer_tag",))
 
 
 async def vhost_consumers(ctx: ManagementContext, request: Request) -> object:
     vhost = vhost_param(ctx, request)
-    return listing.render(request, _consumers(ctx, request, [vhost]), ("consumer_tag",))
+    return await listing.answer(request, _consumers(ctx, request, [vhost]), ("consumer_tag",))

@@ -11,7 +11,17 @@ from amqpd.management.resources.common import apply, boolean, flag, table, vhost
 from amqpd.model import snapshot
 from amqpd.model.snapshot import QueueSnapshot
 
+# Shared by every row, never changed: a list of 10,000 queues made 30,000 of these.
 _RATE = {"rate": 0.0}
+
+# Fields a list sorts and filters on straight from the snapshot, without rendering.
+FIELDS = listing.attributes(
+    "arguments", "auto_delete", "consumers", "durable", "effective_policy_definition",
+    "exclusive", "exclusive_consumer_tag", "message_bytes_paged_out", "message_bytes_ready",
+    "messages", "messages_paged_out", "messages_ready", "messages_unacknowledged", "name",
+    "operator_policy", "policy", "single_active_consumer_tag", "type", "vhost",
+    message_bytes="message_bytes_ready",
+)  # fmt: skip
 
 
 def register(router) -> None:  # noqa: ANN001 - a Router
@@ -35,12 +45,12 @@ def render(q: QueueSnapshot, node: str) -> dict:
         "message_bytes_paged_out": q.message_bytes_paged_out,
         "message_bytes_ready": q.message_bytes_ready,
         "messages": q.messages,
-        "messages_details": dict(_RATE),
+        "messages_details": _RATE,
         "messages_paged_out": q.messages_paged_out,
         "messages_ready": q.messages_ready,
-        "messages_ready_details": dict(_RATE),
+        "messages_ready_details": _RATE,
         "messages_unacknowledged": q.messages_unacknowledged,
-        "messages_unacknowledged_details": dict(_RATE),
+        "messages_unacknowledged_details": _RATE,
         "name": q.name,
         "node": node,
         "operator_policy": q.operator_policy,
@@ -52,16 +62,20 @@ def render(q: QueueSnapshot, node: str) -> dict:
     }
 
 
+def _rows(ctx: ManagementContext, vhosts: list[str]) -> listing.Rows:
+    node = ctx.node.name
+    found = [q for v in vhosts for q in snapshot.declared_queues(ctx.broker, v)]
+    return listing.Rows(found, lambda q: render(q, node), FIELDS, picture=snapshot.queue)
+
+
 async def list_all(ctx: ManagementContext, request: Request) -> object:
     vhosts = visible_vhosts(ctx.access, request.user)
-    items = [render(q, ctx.node.name) for v in vhosts for q in snapshot.queues(ctx.broker, v)]
-    return listing.render(request, items, ("vhost", "name"))
+    return await listing.answer(request, _rows(ctx, vhosts), ("vhost", "name"))
 
 
 async def list_vhost(ctx: ManagementContext, request: Request) -> object:
     vhost = vhost_param(ctx, request)
-    items = [render(q, ctx.node.name) for q in snapshot.queues(ctx.broker, vhost)]
-    return listing.render(request, items, ("vhost", "name"))
+    return await listing.answer(request, _rows(ctx, [vhost]), ("vhost", "name"))
 
 
 def _find(ctx: ManagementContext, vhost: str, name: str) -> QueueSnapshot:
