@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import urllib.request
 import uuid
 
@@ -21,9 +22,17 @@ from tests.dashboard_browser import Keys, Page, Select, chromium_or_skip
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):  # noqa: ANN001, ANN201
-    config = BrokerConfig(store="memory", data_dir=str(tmp_path_factory.mktemp("data")))
-    with BrokerThread(config) as running:
-        yield running
+    # A relative data folder, as the README's command gives it: the overview shows
+    # it, and its screenshot is the README's picture.
+    here = os.getcwd()
+    os.chdir(tmp_path_factory.mktemp("broker"))
+    os.mkdir("amqpd-data")
+    try:
+        config = BrokerConfig(store="memory", data_dir="amqpd-data")
+        with BrokerThread(config) as running:
+            yield running
+    finally:
+        os.chdir(here)
 
 
 @pytest.fixture(scope="module")
