@@ -133,6 +133,13 @@ def queues(broker: Broker, vhost: str | None = None) -> list[QueueSnapshot]:
     return [queue(q) for v in _vhosts(broker, vhost) for q in v.queues.values()]
 
 
+def find_queue(broker: Broker, vhost: str, name: str) -> QueueSnapshot | None:
+    """One queue by name, looked up directly (not by picturing every queue)."""
+    found = broker.vhosts.get(vhost)
+    q = found.queues.get(name) if found is not None else None
+    return queue(q) if q is not None else None
+
+
 def declared_queues(broker: Broker, vhost: str | None = None) -> list[Queue]:
     """The queues declared now, as handles for ``queue``: a reader keeps them to picture
     each queue when its turn comes, and reads nothing else from them."""

@@ -79,7 +79,7 @@ async def list_vhost(ctx: ManagementContext, request: Request) -> object:
 
 
 def _find(ctx: ManagementContext, vhost: str, name: str) -> QueueSnapshot:
-    found = next((q for q in snapshot.queues(ctx.broker, vhost) if q.name == name), None)
+    found = snapshot.find_queue(ctx.broker, vhost, name)
     if found is None:
         raise not_found()
     return found
