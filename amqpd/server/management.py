@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import os
 import resource
-import shutil
 import socket
 import time
 
@@ -27,7 +26,7 @@ from amqpd.management.resources import build_router
 from amqpd.model.access import Access
 from amqpd.model.admin import Admin
 from amqpd.model.broker import Broker
-from amqpd.server.resources import resident_memory
+from amqpd.server.resources import disk_free, resident_memory
 
 log = logging.getLogger("amqpd.management")
 
@@ -121,17 +120,14 @@ class ManagementService:
     def node_stats(self) -> NodeStats:
         monitor = self._server.resources
         reason = monitor.reason or ""
-        try:
-            disk_free = shutil.disk_usage(monitor.data_dir).free
-        except OSError:
-            disk_free = 0
+        free = disk_free(monitor.data_dir) or 0
         try:
             fd_used = len(os.listdir("/proc/self/fd"))
         except OSError:
             fd_used = 0
         return NodeStats(
             mem_used=resident_memory(), mem_limit=monitor.memory_limit,
-            mem_alarm="memory" in reason, disk_free=disk_free,
+            mem_alarm="memory" in reason, disk_free=free,
             disk_free_limit=monitor.disk_limit, disk_free_alarm="disk" in reason,
             fd_used=fd_used, fd_total=resource.getrlimit(resource.RLIMIT_NOFILE)[0],
             sockets_used=len(self._server.handlers),

@@ -16,7 +16,6 @@ import logging
 import os
 import platform
 import resource
-import shutil
 import socket
 import time
 from pathlib import Path
@@ -28,7 +27,7 @@ import trio
 from amqpd.metrics.app import MetricsApp
 from amqpd.metrics.scrape import ChannelFigures, Identity, Process, Scrape
 from amqpd.model import snapshot
-from amqpd.server.resources import resident_memory
+from amqpd.server.resources import disk_free, resident_memory
 
 log = logging.getLogger("amqpd.metrics")
 
@@ -103,7 +102,7 @@ class MetricsService:
             start_time=self.started_at, open_fds=open_fds(),
             max_fds=resource.getrlimit(resource.RLIMIT_NOFILE)[0],
             open_tcp_sockets=len(server.handlers), resident_memory=resident_memory(),
-            memory_limit=monitor.memory_limit, disk_free=disk_free(monitor.data_dir),
+            memory_limit=monitor.memory_limit, disk_free=disk_free(monitor.data_dir) or 0,
             disk_free_limit=monitor.disk_limit, memory_alarm="memory" in reason,
             disk_alarm="disk" in reason,
         )  # fmt: skip
@@ -156,8 +155,3 @@ def open_fds() -> int:
         return 0
 
 
-def disk_free(path: str) -> int:
-    try:
-        return shutil.disk_usage(path).free
-    except OSError:
-        return 0

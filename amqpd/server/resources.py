@@ -32,6 +32,7 @@ import gc
 import os
 import shutil
 from collections.abc import Callable
+from pathlib import Path
 
 
 def resident_memory() -> int:
@@ -43,6 +44,19 @@ def resident_memory() -> int:
         import resource
 
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def disk_free(path: str | os.PathLike) -> int | None:
+    """Free bytes on the file system of ``path``; a folder not made yet (the
+    memory store never makes one) is measured where it would be made. None
+    if nothing can be measured."""
+    place = Path(path).absolute()
+    while not place.exists() and place != place.parent:
+        place = place.parent
+    try:
+        return shutil.disk_usage(place).free
+    except OSError:
+        return None
 
 
 def total_memory() -> int:
@@ -98,11 +112,9 @@ class ResourceMonitor:
         alarms = []
         if self.memory_in_use() > self.memory_limit:
             alarms.append("memory")
-        try:
-            if shutil.disk_usage(self.data_dir).free < self.disk_limit:
-                alarms.append("disk")
-        except OSError:
-            pass
+        free = disk_free(self.data_dir)
+        if free is not None and free < self.disk_limit:
+            alarms.append("disk")
         reason = f"low on {' & '.join(alarms)}" if alarms else None
         changed = reason != self.reason
         self.reason = reason
