@@ -26,7 +26,7 @@ LAYERS = [
     # moving messages, and the features built on it
     "dispatcher", "delayed", "reply_to", "parameters",
     # what handlers see, the handlers, the broker on top
-    "context", "publish", "handlers", "broker", "recovery",
+    "context", "publish", "method_support", "topology", "handlers", "broker", "recovery",
     # readers and changers from outside AMQP (management API, CLI)
     "snapshot", "admin", "policy_admin", "accounts", "definitions",
 ]  # fmt: skip

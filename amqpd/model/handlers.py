@@ -19,239 +19,32 @@ from amqpd.model.confirms import Confirms
 from amqpd.model.context import BrokerContext, SessionState
 from amqpd.model.counters import Counters
 from amqpd.model.errors import WaitForStore
-from amqpd.model.exchange import default_exchange_refused
-from amqpd.model.permissions import CONFIGURE, READ, WRITE, queue_limit_reached, require
-from amqpd.model.permissions import require_topic as _require_topic
+from amqpd.model.method_support import (
+    allowed,
+    owned_queue,
+    queue_name,
+)
+from amqpd.model.permissions import READ
 from amqpd.model.queue import PAGE_WINDOW, Queue
 from amqpd.model.queue_args import check_consumer
-from amqpd.model.reply_to import REPLY_TO, is_reply_queue
+from amqpd.model.reply_to import REPLY_TO
+from amqpd.model.topology import (
+    exchange_bind,
+    exchange_declare,
+    exchange_delete,
+    exchange_unbind,
+    queue_bind,
+    queue_declare,
+    queue_delete,
+    queue_purge,
+    queue_unbind,
+)
 from amqpd.model.transactions import HeldPublish, HeldSettlement, Transaction
 from amqpd.wire.assembler import Command
 from amqpd.wire.codec import unchecked
 
 Reply = Method | None
 Handler = Callable[[BrokerContext, SessionState, ChannelModel, Command], Reply]
-
-
-# ---- permissions ------------------------------------------------------------------
-
-
-def _allowed(
-    ctx: BrokerContext, state: SessionState, permission: str, kind: str, name: str
-) -> None:
-    require(ctx.access, state.session.user, state.vhost.name, permission, kind, name)
-
-
-def _topic_allowed(ctx: BrokerContext, state: SessionState, permission: str, exchange: str,
-                   key: str) -> None:  # fmt: skip
-    """Topic permissions apply to topic exchanges only."""
-    found = state.vhost.exchanges.get(exchange)
-    if found is not None and found.type == "topic":
-        _require_topic(ctx.access, state.session.user, state.vhost.name, permission, exchange, key)
-
-
-def _binding_allowed(
-    ctx: BrokerContext, state: SessionState, source: str, kind: str, destination: str, key: str
-) -> None:
-    """Binding and unbinding: write on the destination, read on the source (and
-    its topic permission), with the default exchange refused in between."""
-    _allowed(ctx, state, WRITE, kind, destination)
-    if "" == source or (kind == "exchange" and destination == ""):
-        raise default_exchange_refused()
-    _allowed(ctx, state, READ, "exchange", source)
-    _topic_allowed(ctx, state, READ, source, key)
-
-
-def _named_exchange_allowed(
-    ctx: BrokerContext, state: SessionState, owner: str, kind: str, arguments: dict, key: str
-) -> None:
-    """A new exchange naming an alternate exchange, or a new queue naming a
-    dead-letter exchange: read on itself, write on the exchange it names."""
-    named = arguments.get(key)
-    if isinstance(named, str):
-        _allowed(ctx, state, READ, kind, owner)
-        _allowed(ctx, state, WRITE, "exchange", named)
-
-
-# ---- exchange class --------------------------------------------------------------
-
-
-def exchange_declare(
-    ctx: BrokerContext, state: SessionState, channel: ChannelModel, command: Command
-) -> Reply:
-    m = command.method
-    if not m.passive and m.exchange != "":
-        _allowed(ctx, state, CONFIGURE, "exchange", m.exchange)
-        if m.exchange not in state.vhost.exchanges:
-            _named_exchange_allowed(ctx, state, m.exchange, "exchange", m.arguments or {},
-                                    "alternate-exchange")  # fmt: skip
-    state.vhost.declare_exchange(
-        m.exchange,
-        m.exchange_type,
-        passive=m.passive,
-        durable=m.durable,
-        auto_delete=m.auto_delete,
-        internal=m.internal,
-        arguments=m.arguments or {},
-    )
-    return commands.Exchange.DeclareOk()
-
-
-def exchange_delete(
-    ctx: BrokerContext, state: SessionState, channel: ChannelModel, command: Command
-) -> Reply:
-    m = command.method
-    if m.exchange != "" and not m.exchange.startswith("amq."):  # those are refused first
-        _allowed(ctx, state, CONFIGURE, "exchange", m.exchange)
-    state.vhost.delete_exchange(m.exchange, m.if_unused)
-    return commands.Exchange.DeleteOk()
-
-
-def exchange_bind(
-    ctx: BrokerContext, state: SessionState, channel: ChannelModel, command: Command
-) -> Reply:
-    m = command.method
-    _binding_allowed(ctx, state, m.source, "exchange", m.destination, m.routing_key)
-    vhost = state.vhost
-    source = vhost.exchange(m.source)  # a missing source is reported first
-    vhost.bind_exchange(vhost.exchange(m.destination), source, m.routing_key, m.arguments or {})
-    return commands.Exchange.BindOk()
-
-
-def exchange_unbind(
-    ctx: BrokerContext, state: SessionState, channel: ChannelModel, command: Command
-) -> Reply:
-    m = command.method
-    _binding_allowed(ctx, state, m.source, "exchange", m.destination, m.routing_key)
-    vhost = state.vhost
-    if "" in (m.source, m.destination):
-        raise default_exchange_refused()
-    source, destination = vhost.exchanges.get(m.source), vhost.exchanges.get(m.destination)
-    # Unbinding what is not there (or from what is not there) is not an error.
-    if source is not None and destination is not None:
-        vhost.unbind_exchange(destination, source, m.routing_key, m.arguments or {})
-    return commands.Exchange.UnbindOk()
-
-
-# ---- queue class -----------------------------------------------------------------
-
-
-def queue_declare(
-    ctx: BrokerContext, state: SessionState, channel: ChannelModel, command: Command
-) -> Reply:
-    m = command.method
-    if is_reply_queue(m.queue):
-        return ctx.reply_to.declare(m.queue, state.vhost.name)
-
-    def check(name: str, new: bool) -> None:
-        _allowed(ctx, state, CONFIGURE, "queue", name)
-        if new:
-            limit = ctx.access.queue_limit(state.vhost.name)
-            if limit is not None and len(state.vhost.queues) >= limit:
-                raise queue_limit_reached(name, state.vhost.name, limit)
-            _named_exchange_allowed(ctx, state, name, "queue", m.arguments or {},
-                                    "x-dead-letter-exchange")  # fmt: skip
-
-    known = len(state.vhost.queues)
-    queue = state.vhost.declare_queue(
-        m.queue,
-        owner=state.session,
-        passive=m.passive,
-        durable=m.durable,
-        exclusive=m.exclusive,
-        auto_delete=m.auto_delete,
-        arguments=m.arguments or {},
-        check=check,
-    )
-    channel.last_queue = queue.name
-    ctx.dispatcher.touch(queue)
-    _count_declared(ctx.dispatcher.counters, len(state.vhost.queues) > known)
-    return unchecked(
-        commands.Queue.DeclareOk,
-        queue=queue.name,
-        message_count=queue.message_count,
-        consumer_count=len(queue.consumers),
-    )
-
-
-def _count_declared(counters: Counters, created: bool) -> None:
-    counters.queues_declared += 1
-    if created:
-        counters.queues_created += 1
-
-
-def _queue_name(channel: ChannelModel, name: str) -> str:
-    """An empty queue name means the queue last declared on this channel."""
-    if name:
-        return name
-    if channel.last_queue is None:
-        raise ChannelError(ReplyCode.NOT_FOUND, "no previously declared queue")
-    return channel.last_queue
-
-
-def _owned_queue(state: SessionState, channel: ChannelModel, name: str) -> Queue:
-    queue = state.vhost.queue(_queue_name(channel, name))
-    state.vhost.check_exclusive(queue, state.session)
-    return queue
-
-
-def _binding_key(channel: ChannelModel, queue: str, key: str) -> str:
-    # With both the queue and the key empty, the key is the last declared queue's name.
-    return channel.last_queue if not queue and not key and channel.last_queue else key
-
-
-def queue_bind(
-    ctx: BrokerContext, state: SessionState, channel: ChannelModel, command: Command
-) -> Reply:
-    m = command.method
-    key = _binding_key(channel, m.queue, m.routing_key)
-    _binding_allowed(ctx, state, m.exchange, "queue", _queue_name(channel, m.queue), key)
-    exchange = state.vhost.exchange(m.exchange)  # a missing exchange is reported first
-    queue = _owned_queue(state, channel, m.queue)
-    state.vhost.bind_queue(queue, exchange, key, m.arguments or {})
-    return commands.Queue.BindOk()
-
-
-def queue_unbind(
-    ctx: BrokerContext, state: SessionState, channel: ChannelModel, command: Command
-) -> Reply:
-    m = command.method
-    key = _binding_key(channel, m.queue, m.routing_key)
-    _binding_allowed(ctx, state, m.exchange, "queue", _queue_name(channel, m.queue), key)
-    vhost = state.vhost
-    queue = vhost.queues.get(_queue_name(channel, m.queue))
-    exchange = vhost.exchanges.get(m.exchange)
-    # RabbitMQ neither checks exclusivity nor reports anything missing here.
-    if queue is not None and exchange is not None:
-        vhost.unbind_queue(queue, exchange, key, m.arguments or {})
-    return commands.Queue.UnbindOk()
-
-
-def queue_purge(
-    ctx: BrokerContext, state: SessionState, channel: ChannelModel, command: Command
-) -> Reply:
-    _allowed(ctx, state, READ, "queue", _queue_name(channel, command.method.queue))
-    queue = _owned_queue(state, channel, command.method.queue)
-    count, paged_from = queue.message_count, queue.paged_from  # None when nothing is paged
-    ctx.journal.purged(queue, queue.purge(), paged_from)
-    return commands.Queue.PurgeOk(message_count=count)
-
-
-def queue_delete(
-    ctx: BrokerContext, state: SessionState, channel: ChannelModel, command: Command
-) -> Reply:
-    m = command.method
-    _allowed(ctx, state, CONFIGURE, "queue", _queue_name(channel, m.queue))
-    queue = state.vhost.queues.get(_queue_name(channel, m.queue))
-    if queue is None:  # also the direct reply-to pseudo-queue
-        return commands.Queue.DeleteOk(message_count=0)
-    state.vhost.check_exclusive(queue, state.session)
-    where = f"queue '{queue.name}' in vhost '{queue.vhost}'"
-    if m.if_unused and queue.consumers:
-        raise ChannelError(ReplyCode.PRECONDITION_FAILED, f"{where} in use")
-    if m.if_empty and queue.message_count:
-        raise ChannelError(ReplyCode.PRECONDITION_FAILED, f"{where} not empty")
-    return commands.Queue.DeleteOk(message_count=ctx.delete_queue(state.vhost, queue))
 
 
 # ---- basic class: publishing -----------------------------------------------------
@@ -296,8 +89,8 @@ def basic_consume(
     m = command.method
     if m.queue == REPLY_TO:
         return ctx.reply_to.consume(channel, m.consumer_tag, m.no_ack)
-    _allowed(ctx, state, READ, "queue", _queue_name(channel, m.queue))
-    queue = _owned_queue(state, channel, m.queue)
+    allowed(ctx, state, READ, "queue", queue_name(channel, m.queue))
+    queue = owned_queue(state, channel, m.queue)
     tag = m.consumer_tag or names.consumer_tag()
     if tag in channel.consumers:
         raise AMQPConnectionError(ReplyCode.NOT_ALLOWED, f"attempt to reuse consumer tag '{tag}'")
@@ -351,8 +144,8 @@ def basic_get(
     ctx: BrokerContext, state: SessionState, channel: ChannelModel, command: Command
 ) -> Reply:
     m = command.method
-    _allowed(ctx, state, READ, "queue", _queue_name(channel, m.queue))
-    queue = _owned_queue(state, channel, m.queue)
+    allowed(ctx, state, READ, "queue", queue_name(channel, m.queue))
+    queue = owned_queue(state, channel, m.queue)
     dispatcher = ctx.dispatcher
     dispatcher.touch(queue)
     dispatcher.expire_head(queue, strict=True)
@@ -527,9 +320,14 @@ def tx_commit(
         exchange = action.exchange
         if exchange.name == "" or state.vhost.exchanges.get(exchange.name) is exchange:
             routed = publish.route_and_enqueue(
-                ctx, state, channel, exchange, action.message, action.mandatory,
+                ctx,
+                state,
+                channel,
+                exchange,
+                action.message,
+                action.mandatory,
                 replies_sent=True,
-            )  # fmt: skip
+            )
             complete = routed and complete
     if not complete:
         raise ChannelError(ReplyCode.PRECONDITION_FAILED, "partial tx completion")
