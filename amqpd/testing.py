@@ -57,13 +57,13 @@ class BrokerThread:
         """The management API, http://user:pass@host:port (its port picked at start)."""
         assert self._server is not None and self._server.management is not None
         user, password = self.config.default_user, self.config.default_pass
-        return f"http://{user}:{password}@{self.host}:{self._server.management.port}"
+        return f"http://{user}:{password}@{self.host}:{self._server.management.http.port}"
 
     @property
     def prometheus_url(self) -> str:
         """The Prometheus endpoint, http://host:port (its port picked at start)."""
         assert self._server is not None and self._server.metrics is not None
-        return f"http://{self.host}:{self._server.metrics.port}"
+        return f"http://{self.host}:{self._server.metrics.http.port}"
 
     def start(self) -> BrokerThread:
         self._thread.start()

@@ -92,7 +92,7 @@ def main() -> None:
     time.sleep(0.5)
     lateness.clear()
     pauses.clear()
-    polls = [get(server.management.port, args.target) for _ in range(args.polls)]
+    polls = [get(server.management.http.port, args.target) for _ in range(args.polls)]
     late = sorted(lateness)
     print(f"{args.queues:,} queues, {args.polls} GETs of {args.target}, gc {args.gc}")
     print(f"  one poll: mean {statistics.mean(polls) * 1000:.1f} ms")

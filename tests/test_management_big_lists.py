@@ -91,7 +91,7 @@ def test_amqp_traffic_runs_while_the_api_lists_5000_queues():
 
         trio.from_thread.run_sync(declare, trio_token=token)
         turns, stop = [0], [False]
-        serving = server.management.app._limiter  # a request holds a token while it is served
+        serving = server.management.http.app._limiter  # a request holds a token while it is served
 
         async def count() -> None:
             while not stop[0]:
@@ -102,7 +102,7 @@ def test_amqp_traffic_runs_while_the_api_lists_5000_queues():
             trio.lowlevel.spawn_system_task(count)
 
         def listed() -> list:
-            req = urllib.request.Request(f"http://127.0.0.1:{server.management.port}/api/queues")
+            req = urllib.request.Request(f"http://127.0.0.1:{server.management.http.port}/api/queues")
             req.add_header("Authorization", "Basic Z3Vlc3Q6Z3Vlc3Q=")  # guest:guest
             with urllib.request.urlopen(req, timeout=60) as answer:
                 return json.loads(answer.read())

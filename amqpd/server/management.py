@@ -15,10 +15,6 @@ import resource
 import socket
 import time
 
-import hypercorn.config
-import hypercorn.trio
-import trio
-
 from amqpd.errors import ReplyCode
 from amqpd.management.app import ManagementApp
 from amqpd.management.context import ConnectionInfo, Listener, NodeInfo, NodeStats
@@ -26,12 +22,11 @@ from amqpd.management.resources import build_router
 from amqpd.model.access import Access
 from amqpd.model.admin import Admin
 from amqpd.model.broker import Broker
+from amqpd.server.http_listener import HttpListener
 from amqpd.server.resources import disk_free, resident_memory
 
 log = logging.getLogger("amqpd.management")
 
-IDLE_KEEP_ALIVE = 5.0  # seconds an idle keep-alive connection is kept open
-MAX_HEADER_BYTES = 16 * 1024  # request line and headers together
 
 
 class ManagementService:
@@ -52,43 +47,7 @@ class ManagementService:
             data_dir=str(config.data_dir),
             cluster_name=f"rabbit@{socket.gethostname()}",
         )
-        self.app = ManagementApp(self, build_router())
-        self.socket: socket.socket | None = None
-        self.port: int | None = None
-
-    # ---- the listener -----------------------------------------------------------
-    def bind(self, host: str, port: int) -> int:
-        """Open the listening socket now (OSError if the port is taken)."""
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-            sock.listen(128)
-        except OSError:
-            sock.close()
-            raise
-        sock.set_inheritable(True)
-        self.socket = sock
-        self.port = sock.getsockname()[1]
-        return self.port
-
-    def close_socket(self) -> None:
-        if self.socket is not None:
-            self.socket.close()
-            self.socket = None
-
-    async def serve(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:  # noqa: ANN001
-        assert self.socket is not None
-        config = hypercorn.config.Config()
-        # Hypercorn adopts the descriptor and closes it when it stops.
-        config.bind = [f"fd://{self.socket.detach()}"]
-        self.socket = None
-        config.keep_alive_timeout = IDLE_KEEP_ALIVE
-        config.h11_max_incomplete_size = MAX_HEADER_BYTES
-        config.accesslog = None
-        config.errorlog = logging.getLogger("amqpd.management.http")
-        await hypercorn.trio.serve(self.app, config, task_status=task_status)
+        self.http = HttpListener(ManagementApp(self, build_router()), "amqpd.management.http")
 
     # ---- ManagementContext ------------------------------------------------------
     def connections(self) -> list[ConnectionInfo]:
@@ -144,8 +103,8 @@ class ManagementService:
     def listeners(self) -> list[Listener]:
         bind = self._server.config.bind
         out = [Listener("amqp", bind, self._server.port or 0)]
-        if self.port is not None:
-            out.append(Listener("http", bind, self.port))
+        if self.http.port is not None:
+            out.append(Listener("http", bind, self.http.port))
         return out
 
 

@@ -20,19 +20,14 @@ import socket
 import time
 from pathlib import Path
 
-import hypercorn.config
-import hypercorn.trio
-import trio
-
 from amqpd.metrics.app import MetricsApp
 from amqpd.metrics.scrape import ChannelFigures, Identity, Process, Scrape
 from amqpd.model import snapshot
+from amqpd.server.http_listener import HttpListener
 from amqpd.server.resources import disk_free, resident_memory
 
 log = logging.getLogger("amqpd.metrics")
 
-IDLE_KEEP_ALIVE = 5.0  # seconds an idle keep-alive connection is kept open
-MAX_HEADER_BYTES = 16 * 1024
 
 
 class MetricsService:
@@ -40,32 +35,7 @@ class MetricsService:
         self._server = server
         self.identity = identity(server.config.data_dir, server.config.version)
         self.started_at = time.time()
-        self.app = MetricsApp(self.scrape)
-        self.socket: socket.socket | None = None
-        self.port: int | None = None
-
-    # ---- the listener -----------------------------------------------------------
-    def bind(self, host: str, port: int) -> int:
-        """Open the listening socket now (OSError if the port is taken)."""
-        self.socket = listening_socket(host, port)
-        self.port = self.socket.getsockname()[1]
-        return self.port
-
-    def close_socket(self) -> None:
-        if self.socket is not None:
-            self.socket.close()
-            self.socket = None
-
-    async def serve(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:  # noqa: ANN001
-        assert self.socket is not None
-        config = hypercorn.config.Config()
-        config.bind = [f"fd://{self.socket.detach()}"]  # hypercorn closes it when it stops
-        self.socket = None
-        config.keep_alive_timeout = IDLE_KEEP_ALIVE
-        config.h11_max_incomplete_size = MAX_HEADER_BYTES
-        config.accesslog = None
-        config.errorlog = logging.getLogger("amqpd.metrics.http")
-        await hypercorn.trio.serve(self.app, config, task_status=task_status)
+        self.http = HttpListener(MetricsApp(self.scrape), "amqpd.metrics.http")
 
     # ---- one scrape -------------------------------------------------------------
     def scrape(self) -> Scrape:
@@ -106,20 +76,6 @@ class MetricsService:
             disk_free_limit=monitor.disk_limit, memory_alarm="memory" in reason,
             disk_alarm="disk" in reason,
         )  # fmt: skip
-
-
-def listening_socket(host: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-        sock.listen(128)
-    except OSError:
-        sock.close()
-        raise
-    sock.set_inheritable(True)
-    return sock
 
 
 def connection_name(handler) -> str:  # noqa: ANN001 - a ConnectionHandler

@@ -88,9 +88,11 @@ class Server:
         log.info("amqpd listening on %s:%d", self.config.bind, self.port)
         if self.management is not None:
             self.management.node.listeners = self.management.listeners()
-            log.info("management API listening on %s:%d", self.config.bind, self.management.port)
+            port = self.management.http.port
+            log.info("management API listening on %s:%d", self.config.bind, port)
         if self.metrics is not None:
-            log.info("Prometheus metrics listening on %s:%d", self.config.bind, self.metrics.port)
+            port = self.metrics.http.port
+            log.info("Prometheus metrics listening on %s:%d", self.config.bind, port)
         try:
             async with trio.open_nursery() as storing:
                 storing.start_soon(self.storage.run)
@@ -116,9 +118,9 @@ class Server:
                 for listener in listeners:
                     accepting.start_soon(self._accept_loop, listener, connections)
                 if self.management is not None:
-                    await accepting.start(self.management.serve)
+                    await accepting.start(self.management.http.serve)
                 if self.metrics is not None:
-                    await accepting.start(self.metrics.serve)
+                    await accepting.start(self.metrics.http.serve)
                 self._log_startup()
                 task_status.started(self.port)
                 await self._stopping.wait()
@@ -131,7 +133,7 @@ class Server:
         listeners = [Listener("amqp", bind, self.port or 0)]
         for kind, service in (("management", self.management), ("prometheus", self.metrics)):
             if service is not None:
-                listeners.append(Listener(kind, bind, service.port or 0))
+                listeners.append(Listener(kind, bind, service.http.port or 0))
         memory = self.config.store == "memory"
         folder = None if memory else str(Path(self.config.data_dir).resolve())
         seconds = time.monotonic() - self._starting
@@ -157,32 +159,32 @@ class Server:
             for listener in listeners:
                 await trio.aclose_forcefully(listener)
             if self.management is not None:
-                self.management.close_socket()
+                self.management.http.close_socket()
             if self.metrics is not None:
-                self.metrics.close_socket()
+                self.metrics.http.close_socket()
             raise
         self._listeners = listeners
         return listeners
 
     def _open_management(self) -> None:
-        if self.management is None or self.management.port is not None:
+        if self.management is None or self.management.http.port is not None:
             return
         host = "0.0.0.0" if self.config.bind in ("", "*") else self.config.bind
         port = self.config.management_port or 0
         try:
-            self.management.bind(host, port)
+            self.management.http.bind(host, port)
         except OSError as err:
             if err.errno == errno.EADDRINUSE:
                 raise PortInUseError(self.config.bind, port, "--management-port") from None
             raise
 
     def _open_metrics(self) -> None:
-        if self.metrics is None or self.metrics.port is not None:
+        if self.metrics is None or self.metrics.http.port is not None:
             return
         host = "0.0.0.0" if self.config.bind in ("", "*") else self.config.bind
         port = self.config.prometheus_port or 0
         try:
-            self.metrics.bind(host, port)
+            self.metrics.http.bind(host, port)
         except OSError as err:
             if err.errno == errno.EADDRINUSE:
                 raise PortInUseError(self.config.bind, port, "--prometheus-port") from None
