@@ -9,6 +9,7 @@ from amqpd.management.errors import HTTPError, bad_request, not_authorised, not_
 from amqpd.management.request import Request
 from amqpd.management.resources.values import check_depth
 from amqpd.model.admin import Outcome
+from amqpd.model.snapshot import QueueSnapshot
 
 NODE_DEFAULT = "rabbit@localhost"
 
@@ -63,3 +64,23 @@ def vhost_param(ctx: ManagementContext, request: Request) -> str:
     vhost = request.params["vhost"]
     require_vhost(ctx.access, request.user, vhost)
     return vhost
+
+
+# A rate the API reports (all are zero for now): one object shared by every
+# answer, never changed, so a long list makes no garbage for it.
+ZERO_RATE = {"rate": 0.0}
+
+
+def queue_totals(queues: list[QueueSnapshot]) -> dict:
+    """messages, messages_ready and messages_unacknowledged summed, as the
+    overview and each vhost show them."""
+    ready = sum(q.messages_ready for q in queues)
+    unacked = sum(q.messages_unacknowledged for q in queues)
+    return {
+        "messages": ready + unacked,
+        "messages_details": ZERO_RATE,
+        "messages_ready": ready,
+        "messages_ready_details": ZERO_RATE,
+        "messages_unacknowledged": unacked,
+        "messages_unacknowledged_details": ZERO_RATE,
+    }

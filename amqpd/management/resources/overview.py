@@ -6,7 +6,7 @@ from amqpd.management.auth import require, visible_vhosts
 from amqpd.management.context import ManagementContext
 from amqpd.management.errors import bad_request
 from amqpd.management.request import NO_CONTENT, Request, Response
-from amqpd.management.resources.common import apply
+from amqpd.management.resources.common import apply, queue_totals
 from amqpd.model import snapshot
 from amqpd.model.access import ADMINISTRATOR
 from amqpd.model.exchange_types import REGISTRY
@@ -57,19 +57,6 @@ def exchange_types() -> list[dict]:
     ]
 
 
-def _totals(queues: list[snapshot.QueueSnapshot]) -> dict:
-    ready = sum(q.messages_ready for q in queues)
-    unacked = sum(q.messages_unacknowledged for q in queues)
-    return {
-        "messages": ready + unacked,
-        "messages_details": dict(_RATE),
-        "messages_ready": ready,
-        "messages_ready_details": dict(_RATE),
-        "messages_unacknowledged": unacked,
-        "messages_unacknowledged_details": dict(_RATE),
-    }
-
-
 async def overview(ctx: ManagementContext, request: Request) -> dict:
     node = ctx.node
     names = visible_vhosts(ctx.access, request.user)
@@ -94,7 +81,7 @@ async def overview(ctx: ManagementContext, request: Request) -> dict:
         "enable_queue_totals": False,
         "message_stats": _counters(_MESSAGE_STATS),
         "churn_rates": _counters(_CHURN),
-        "queue_totals": _totals(queues),
+        "queue_totals": queue_totals(queues),
         "object_totals": {
             "channels": len(channels),
             "connections": len(connections),

@@ -15,7 +15,7 @@ from amqpd.management.auth import listed_vhosts, visible_vhosts
 from amqpd.management.context import ManagementContext
 from amqpd.management.errors import bad_request, not_found
 from amqpd.management.request import NO_CONTENT, Request, Response, created_or_updated
-from amqpd.management.resources.common import apply, vhost_param
+from amqpd.management.resources.common import apply, queue_totals, vhost_param
 from amqpd.management.resources.users import (
     parse_tags,
     render_permission,
@@ -24,8 +24,6 @@ from amqpd.management.resources.users import (
 from amqpd.model import snapshot
 from amqpd.model.access import ADMINISTRATOR, LIMIT_NAMES
 from amqpd.model.accounts import Accounts
-
-_RATE = {"rate": 0.0}
 
 
 def register(router) -> None:  # noqa: ANN001 - a Router
@@ -40,19 +38,6 @@ def register(router) -> None:  # noqa: ANN001 - a Router
                delete=clear_limit)  # fmt: skip
 
 
-def _totals(queues: list[snapshot.QueueSnapshot]) -> dict:
-    ready = sum(q.messages_ready for q in queues)
-    unacked = sum(q.messages_unacknowledged for q in queues)
-    return {
-        "messages": ready + unacked,
-        "messages_details": dict(_RATE),
-        "messages_ready": ready,
-        "messages_ready_details": dict(_RATE),
-        "messages_unacknowledged": unacked,
-        "messages_unacknowledged_details": dict(_RATE),
-    }
-
-
 def render(ctx: ManagementContext, name: str) -> dict:
     info = ctx.access.vhosts[name]
     queues = snapshot.queues(ctx.broker, name)
@@ -64,7 +49,7 @@ def render(ctx: ManagementContext, name: str) -> dict:
         "name": name,
         "tags": list(info.tags),
         "tracing": False,
-        **_totals(queues),
+        **queue_totals(queues),
     }
 
 
