@@ -112,7 +112,10 @@ def test_the_channels_of_a_connection(api, client):
 
 
 def _consumer(api, target: str) -> dict | None:
-    return next((c for c in api.get(target).json if c["consumer_tag"] == "http-ctag"), None)
+    """Our consumer once it is listed with its channel: RabbitMQ first lists it
+    with ``channel_details: []`` until its channel's stats come in."""
+    found = next((c for c in api.get(target).json if c["consumer_tag"] == "http-ctag"), None)
+    return found if found is not None and found.get("channel_details") else None
 
 
 def test_consumers_are_listed_with_their_channel(api, client):
