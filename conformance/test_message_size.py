@@ -11,7 +11,7 @@ import struct
 
 from pamqp import commands as C
 
-from conformance.helpers import count
+from conformance.helpers import count, wait_for
 from conformance.rawclient import raw_frame
 
 MAX_MESSAGE_SIZE = 128 * 1024 * 1024
@@ -42,4 +42,5 @@ def test_a_message_one_byte_over_the_limit_closes_the_channel_with_406(lab):
     )
     client.open_channel(1)
     client.publish(1, b"small", routing_key=queue)
-    assert count(client, queue) == 1
+    # RabbitMQ's queue takes the message a moment after the publish: poll for it.
+    wait_for(lambda: count(client, queue) == 1, 10, "the small message to be queued")
