@@ -20,7 +20,11 @@ PREDECLARED = {
     "amq.topic": "topic",
     "amq.headers": "headers",
     "amq.match": "headers",
+    "amq.rabbitmq.trace": "topic",
 }
+# The firehose tracer's exchange (tracing.py): internal, so only the broker publishes to it.
+TRACE_EXCHANGE = "amq.rabbitmq.trace"
+INTERNAL_PREDECLARED = frozenset({TRACE_EXCHANGE})
 
 # The x-delayed-message exchange holds messages, then routes them as its x-delayed-type.
 DELAYED_TYPE = "x-delayed-message"

@@ -15,6 +15,7 @@ from amqpd.model import names
 from amqpd.model.arguments import QUEUE_EQUIVALENCE_ARGS, inequivalence, type_name
 from amqpd.model.exchange import (
     DELAYED_TYPE,
+    INTERNAL_PREDECLARED,
     PREDECLARED,
     Exchange,
     bad_type_text,
@@ -45,7 +46,8 @@ class VirtualHost:
         self.name = name
         self.journal = journal or Journal()
         self.exchanges: dict[str, Exchange] = {
-            xname: Exchange(xname, xtype) for xname, xtype in PREDECLARED.items()
+            xname: Exchange(xname, xtype, internal=xname in INTERNAL_PREDECLARED)
+            for xname, xtype in PREDECLARED.items()
         }
         self.queues: dict[str, Queue] = {}
         self.policies = PolicySet()  # its policies and operator policies (parameters.py)
