@@ -152,3 +152,8 @@ def test_connection_close_pipelined_behind_a_declare_comes_after_its_reply(lab, 
     )
     replies = [type(client.read_frame()[1]) for _ in range(2)]
     assert replies == [commands.Queue.DeclareOk, commands.Connection.CloseOk]
+
+
+def test_open_ok_carries_an_empty_reserved_field(opened):
+    opened.send(1, commands.Channel.Open())
+    assert opened.read_raw_frame() == (1, 1, b"\x00\x14\x00\x0b\x00\x00\x00\x00")

@@ -20,7 +20,7 @@ from pamqp.base import Frame as Method
 
 from amqpd.errors import AMQPConnectionError, ChannelError, ReplyCode
 from amqpd.wire.assembler import Command, CommandAssembler
-from amqpd.wire.codec import ContentHeader, decode_method, method_ids
+from amqpd.wire.codec import ContentHeader, decode_method, method_ids, unchecked
 from amqpd.wire.frames import FRAME_BODY, FRAME_HEADER, FRAME_METHOD, RawFrame
 
 
@@ -42,6 +42,8 @@ class Reply:
 
 
 _IGNORE = Reply()
+# The reserved channel-id field: RabbitMQ sends it empty (pamqp would send "0").
+_OPEN_OK = unchecked(commands.Channel.OpenOk, channel_id="")
 
 
 class Channel:
@@ -73,7 +75,7 @@ class Channel:
             if not isinstance(method, commands.Channel.Open):
                 raise _channel_error("expected 'channel.open'", method)
             self.state = ChannelState.OPEN
-            return Reply(send=commands.Channel.OpenOk(), opened=True)
+            return Reply(send=_OPEN_OK, opened=True)
         if isinstance(method, commands.Channel.Open):
             raise _channel_error("second 'channel.open' seen", method)
         if self.state is ChannelState.CLOSING:
