@@ -132,3 +132,60 @@ def test_handshake_timeout_drops_a_client_that_never_finishes(raw):
     took, before_eof = raw.closed_within(20)
     assert before_eof == b""
     assert 8 <= took <= 13  # RabbitMQ's handshake_timeout is 10 s
+
+
+@pytest.mark.parametrize("secret", ["guest", "not-the-password", ""])
+def test_update_secret_is_answered_and_the_connection_goes_on(opened, secret):
+    # RabbitMQ's internal users have no secret that expires: whatever the new
+    # secret, the reply is update-secret-ok and the connection stays as it was.
+    opened.send(0, commands.Connection.UpdateSecret(new_secret=secret, reason="rotation"))
+    assert opened.read_raw_frame() == (1, 0, b"\x00\x0a\x00\x47")
+    opened.open_channel(1)
+    opened.close_connection()
+
+
+def test_update_secret_on_a_channel_is_an_unimplemented_method(opened):
+    opened.open_channel(1)
+    opened.send(1, commands.Connection.UpdateSecret(new_secret="guest", reason="r"))
+    assert opened.expect_connection_error(timeout=10) == (
+        503,
+        "COMMAND_INVALID - unimplemented method",
+        10,
+        70,
+    )
+
+
+def test_update_secret_before_connection_open(raw, broker):
+    raw.start(user=broker.user, password=broker.password)
+    _, tune = raw.expect(commands.Connection.Tune)
+    raw.send(0, commands.Connection.TuneOk(tune.channel_max, tune.frame_max, 0))
+    raw.send(0, commands.Connection.UpdateSecret(new_secret=broker.password, reason="r"))
+    assert raw.expect_connection_error(timeout=10) == (
+        504,
+        "CHANNEL_ERROR - unexpected method in connection state opening",
+        10,
+        70,
+    )
+
+
+@pytest.mark.parametrize(
+    "method",
+    [
+        commands.Connection.Secure(challenge=""),
+        commands.Connection.SecureOk(response="x"),
+        commands.Connection.Blocked(reason="x"),
+        commands.Connection.Unblocked(),
+        commands.Connection.UpdateSecretOk(),
+        commands.Connection.StartOk(mechanism="PLAIN", response="\0guest\0guest"),
+        commands.Connection.TuneOk(2047, 131072, 0),
+        commands.Connection.Open(),
+    ],
+    ids=lambda method: method.name,
+)
+def test_connection_methods_out_of_turn_while_running(opened, method):
+    opened.send(0, method)
+    assert opened.expect_connection_error(timeout=10) == (
+        504,
+        "CHANNEL_ERROR - unexpected method in connection state running",
+        *divmod(method.index, 0x10000),
+    )

@@ -169,3 +169,18 @@ def test_transactions_without_confirms(broker):
             await connection.close()
 
     run(scenario())
+
+
+def test_update_secret(broker):
+    async def scenario():
+        connection = await aiormq.connect(broker.url)
+        try:
+            channel = await connection.channel()
+            reply = await connection.update_secret(broker.password, reason="rotation")
+            assert isinstance(reply, spec.Connection.UpdateSecretOk)
+            declared = await channel.queue_declare("", exclusive=True)
+            assert declared.queue.startswith("amq.gen-")
+        finally:
+            await connection.close()
+
+    run(scenario())

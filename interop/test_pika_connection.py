@@ -121,3 +121,16 @@ def test_select_connection_bad_credentials(broker):
     conn.ioloop.start()
     assert len(errors) == 1
     assert isinstance(errors[0], pika.exceptions.ProbableAuthenticationError)
+
+
+def test_blocking_update_secret(broker):
+    connection = pika.BlockingConnection(params(broker))
+    try:
+        channel = connection.channel()
+        connection.update_secret(broker.password, "rotation")
+        # The connection and its channel go on after update-secret-ok.
+        declared = channel.queue_declare("", exclusive=True)
+        assert declared.method.queue.startswith("amq.gen-")
+        assert connection.channel().is_open
+    finally:
+        connection.close()

@@ -409,6 +409,10 @@ class Connection(Handshake):
         elif isinstance(method, commands.Connection.Close):
             self._reply_in_order(0, commands.Connection.CloseOk())
             self._begin_closing(f"client closed: {method.reply_code} {method.reply_text}")
+        elif state is State.OPEN and isinstance(method, commands.Connection.UpdateSecret):
+            # RabbitMQ asks its auth backends for a new state; the internal
+            # backend's state cannot expire, so any secret is taken as it is.
+            self._reply_in_order(0, commands.Connection.UpdateSecretOk())
         elif state is State.AWAIT_OPEN and isinstance(method, commands.Connection.Open):
             try:
                 self._on_open(method)
