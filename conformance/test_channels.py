@@ -1,7 +1,11 @@
 """Channel lifecycle rules, as a raw client sees them."""
 
+import struct
+
 import pytest
 from pamqp import commands, frame
+
+from conformance.rawclient import raw_frame
 
 
 def test_open_and_close_many_channels(opened):
@@ -157,3 +161,48 @@ def test_connection_close_pipelined_behind_a_declare_comes_after_its_reply(lab, 
 def test_open_ok_carries_an_empty_reserved_field(opened):
     opened.send(1, commands.Channel.Open())
     assert opened.read_raw_frame() == (1, 1, b"\x00\x14\x00\x0b\x00\x00\x00\x00")
+
+
+def access_request(realm: bytes = b"/data", flags: int = 0b11110) -> bytes:
+    """access.request (class 30, deprecated in 0-9-1 and unknown to pamqp), as a payload."""
+    return struct.pack(">HHB", 30, 10, len(realm)) + realm + bytes((flags,))
+
+
+@pytest.mark.parametrize(
+    "realm, flags", [(b"/data", 0b11110), (b"/", 0b11111), (b"no-such-realm", 0)]
+)
+def test_access_request_is_granted_ticket_1(opened, realm, flags):
+    opened.open_channel(1)
+    opened.send_raw(raw_frame(1, 1, access_request(realm, flags)))
+    assert opened.read_raw_frame() == (1, 1, b"\x00\x1e\x00\x0b\x00\x01")
+    opened.call_ok(1, commands.Basic.Qos(prefetch_count=1), commands.Basic.QosOk)
+
+
+@pytest.mark.parametrize(
+    "channel, payload, error",
+    [
+        (
+            0,
+            access_request(),
+            (504, "CHANNEL_ERROR - unexpected method in connection state running"),
+        ),
+        (1, b"\x00\x1e\x00\x0b\x00\x01", (503, "COMMAND_INVALID - unimplemented method")),
+        (1, b"\x00\x1e\x00\x0a\x01/", (501, "FRAME_ERROR - cannot decode <<1,47>>")),
+        (1, access_request(b"/") + b"\x00", (501, "FRAME_ERROR - cannot decode <<1,47,30,0>>")),
+    ],
+    ids=["on channel 0", "request-ok from the client", "truncated", "trailing octet"],
+)
+def test_access_methods_the_broker_refuses(opened, channel, payload, error):
+    opened.open_channel(1)
+    opened.send_raw(raw_frame(1, channel, payload))
+    assert opened.expect_connection_error(timeout=10) == (*error, 30, payload[3])
+
+
+def test_access_request_on_a_channel_never_opened(opened):
+    opened.send_raw(raw_frame(1, 1, access_request()))
+    assert opened.expect_connection_error(timeout=10) == (
+        504,
+        "CHANNEL_ERROR - expected 'channel.open'",
+        30,
+        10,
+    )

@@ -48,7 +48,7 @@ def test_unknown_frame_type(opened):
     )
 
 
-@pytest.mark.parametrize("class_id, method_id", [(99, 10), (60, 99), (10, 99)])
+@pytest.mark.parametrize("class_id, method_id", [(99, 10), (60, 99), (10, 99), (30, 12)])
 def test_unknown_method_drops_the_connection_without_a_frame(opened, class_id, method_id):
     opened.open_channel(1)
     channel = 0 if class_id == 10 else 1

@@ -19,6 +19,7 @@ from pamqp import commands
 from pamqp.base import Frame as Method
 
 from amqpd.errors import AMQPConnectionError, ChannelError, ReplyCode
+from amqpd.wire.access import Access
 from amqpd.wire.assembler import Command, CommandAssembler
 from amqpd.wire.codec import ContentHeader, decode_method, method_ids, unchecked
 from amqpd.wire.frames import FRAME_BODY, FRAME_HEADER, FRAME_METHOD, RawFrame
@@ -88,6 +89,9 @@ class Channel:
                     ReplyCode.NOT_IMPLEMENTED, "active=false", *method_ids(method)
                 )
             return Reply(send=commands.Channel.FlowOk(active=True))
+        if isinstance(method, Access.Request):
+            # RabbitMQ grants every request the same ticket and never checks tickets.
+            return Reply(send=Access.RequestOk(ticket=1))
         if not client_may_send(method):
             raise AMQPConnectionError(
                 ReplyCode.COMMAND_INVALID, "unimplemented method", *method_ids(method)

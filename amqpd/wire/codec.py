@@ -16,12 +16,14 @@ from pamqp import commands, decode, encode, exceptions
 from pamqp.base import Frame as Method
 
 from amqpd.errors import AMQPConnectionError, DropConnection, ReplyCode
-from amqpd.wire import fastpath, fieldtable
+from amqpd.wire import access, fastpath, fieldtable
 from amqpd.wire.erlang import binary_w, frame_error_text
 from amqpd.wire.frames import FRAME_HEADER, FRAME_METHOD, frame
 
 _METHOD_INDEX = struct.Struct(">HH")
 _HEADER_FIXED = struct.Struct(">HHQ")
+# pamqp's methods and the access class, which pamqp dropped.
+_METHODS = {**commands.INDEX_MAPPING, **access.INDEX_MAPPING}
 
 
 def method_ids(method: Method) -> tuple[int, int]:
@@ -40,7 +42,7 @@ def decode_method(payload: bytes) -> Method:
             ReplyCode.FRAME_ERROR, frame_error_text(FRAME_METHOD, payload, "unknown_frame")
         )
     class_id, method_id = _METHOD_INDEX.unpack_from(payload)
-    cls = commands.INDEX_MAPPING.get((class_id << 16) | method_id)
+    cls = _METHODS.get((class_id << 16) | method_id)
     if cls is None:
         raise DropConnection(f"unknown method id {{{class_id},{method_id}}}")
     args = payload[4:]
