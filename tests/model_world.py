@@ -146,8 +146,8 @@ class World:
             return []
         self.store.apply(commit.batch)
         for page in commit.pages:
-            records = self.store.read_messages(page.queue.store_id, page.from_seq, page.limit)
-            model.page_read(page.queue, page.generation, records)
+            records = self.store.read_messages(page.page_id, page.from_seq, page.limit, page.level)
+            model.page_read(page.queue, page.generation, records, page.level)
         released = model.committed(commit)
         model.flush()
         return released

@@ -165,8 +165,8 @@ def test_an_unreadable_paged_message_is_set_aside_and_paging_goes_on():
         assert commit is not None, f"stuck after {len(got)} messages"
         store.apply(commit.batch)
         for page in commit.pages:
-            records = store.read_messages(page.queue.store_id, page.from_seq, page.limit)
-            broker.page_read(page.queue, page.generation, records)
+            records = store.read_messages(page.page_id, page.from_seq, page.limit, page.level)
+            broker.page_read(page.queue, page.generation, records, page.level)
         broker.committed(commit)
         got.extend(bodies(broker))
     assert got == [f"m{s}".encode() for s in range(total) if s != bad]

@@ -13,8 +13,8 @@ from tests.restartable import PERSISTENT, TRANSIENT, bodies, consume_all, count,
 
 
 def test_a_length_limited_queue_deeper_than_the_window_comes_back_whole(node):
-    """Length-limited queues keep every message in memory (they choose what to
-    drop); all of them must come back, and the limit still holds."""
+    """A length-limited queue pages too; all of it must come back, and the
+    limit still holds."""
     channel = node.channel()
     channel.queue_declare("limited", durable=True, arguments={"x-max-length": 2500})
     publish_numbered(channel, "limited", 3000)  # drop-head: 500..2999 remain

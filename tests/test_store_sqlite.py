@@ -565,3 +565,33 @@ def test_settings_are_kept_replaced_and_dropped(opened):
     memory.apply(Batch(entities=[(Op.SETTING_PUT, SettingRecord("user", "ann", b"{}")),
                                  (Op.SETTING_DELETE, ("user", "ann"))]))  # fmt: skip
     assert memory.open().settings == []
+
+
+# ---- priority lanes -----------------------------------------------------------------
+
+
+def test_a_priority_lane_is_read_counted_and_purged_on_its_own(opened):
+    """A priority queue pages one lane per priority: both stores read, count and
+    purge one priority's messages by sequence, leaving the other priorities'."""
+    sqlite_store, _ = opened()
+    memory = MemoryStore()
+    memory.open()
+    records = [message(1, seq, priority=seq % 3) for seq in range(30)]
+    batches = [
+        Batch(entities=[(Op.QUEUE_PUT, queue_record(1))], durable=True),
+        puts(*records),
+        Batch(entities=[(Op.PURGE_FROM, (1, 20, 2))], durable=True),
+    ]
+    for batch in batches:
+        sqlite_store.apply(batch)
+        memory.apply(batch)
+    for store in (sqlite_store, memory):
+        assert [r.seq for r in store.read_messages(1, 4, 3, 1)] == [4, 7, 10]
+        assert [r.seq for r in store.read_messages(1, 0, None, 2)] == [2, 5, 8, 11, 14, 17]
+        assert len(store.read_messages(1, 0, None)) == 30 - 4
+    sqlite_store, from_disk = reopen(sqlite_store, opened)
+    from_memory = memory.open()
+    assert from_disk.levels == from_memory.levels
+    assert from_disk.levels[(1, 2)].count == 6 and from_disk.levels[(1, 0)].count == 10
+    assert from_disk.stats == from_memory.stats
+    assert from_disk.stats[1].count == 26

@@ -17,7 +17,6 @@ from amqpd.model.channel import ChannelModel
 from amqpd.model.context import SessionState
 from amqpd.model.message import Message
 from amqpd.model.permissions import queue_limit_reached
-from amqpd.model.queue import PAGE_WINDOW
 from amqpd.model.routing import route, routing_keys
 from amqpd.model.vhost import VirtualHost
 from amqpd.wire import properties as props_codec
@@ -154,8 +153,8 @@ class Admin:
     def purge_queue(self, vhost: str, name: str) -> Outcome:
         def purge() -> Outcome:
             queue = self._vhost(vhost).queue(name)
-            count, paged_from = queue.message_count, queue.paged_from
-            self.broker.journal.purged(queue, queue.purge(), paged_from)
+            count = queue.message_count
+            self.broker.journal.purged(queue, *queue.purge())
             return Outcome(count=count)
 
         return self._run(purge)
@@ -195,12 +194,21 @@ class Admin:
         the store; if so the read is asked for, and the caller waits for the
         store (as basic.get waits) before calling ``get``."""
         queue = self._vhost(vhost).queues.get(name)
-        if queue is None or not queue.paged or queue.in_memory >= count:
+        if queue is None or not queue.paged:
             return False
-        if not queue.paging_in:
-            wanted = min(count - queue.in_memory, PAGE_WINDOW)
-            self.broker.journal.request_page(queue, wanted)
-        return True
+        waits = False
+        for lane in queue.lanes():  # in the order get takes them
+            if count <= len(lane):
+                break
+            if lane.paged > lane.owed:
+                waits = True
+                if not lane.paging_in:
+                    wanted = min(count - len(lane), lane.window)
+                    self.broker.journal.request_page(queue, lane, wanted)
+            count -= lane.count
+            if count <= 0:
+                break
+        return waits
 
     def get(self, vhost: str, name: str, count: int, ackmode: str) -> Outcome:
         """Take up to ``count`` messages, as basic.get would, then settle them all

@@ -332,13 +332,18 @@ class Broker:
         self.dispatch()
         return [s for s in released if s in self.sessions]
 
-    def page_read(self, queue: Queue, generation: int, records: list[MessageRecord]) -> None:
-        """Paged messages of ``queue`` came back from the store."""
+    def page_read(
+        self, queue: Queue, generation: int, records: list[MessageRecord], level: int | None = None
+    ) -> None:
+        """Paged messages of ``queue`` (of lane ``level``) came back from the store;
+        heads drop-head owed go now, dead-lettered."""
         self.tick()
         offset = self.journal.wall_offset()
         entries = entries_from_records(records, offset, self.journal)
         next_seq = records[-1].seq + 1 if records else 0
-        queue.page_in(generation, len(records), next_seq, entries)
+        dropped = queue.page_in(generation, level or 0, len(records), next_seq, entries)
+        if dropped:
+            self.dispatcher.dead_letter(queue, dropped, "maxlen")
         self.queue_changed(queue)
 
     def confirm(self, channel: ChannelModel, seq: int, ok: bool = True) -> None:

@@ -15,7 +15,7 @@ from amqpd.model import deadletter
 from amqpd.model.counters import Counters
 from amqpd.model.journal import Journal
 from amqpd.model.message import Message
-from amqpd.model.queue import PAGE_WINDOW, Entry, Queue
+from amqpd.model.queue import Entry, Queue
 from amqpd.model.routing import route
 from amqpd.model.timers import Timer, Timers
 from amqpd.model.vhost import VirtualHost
@@ -49,7 +49,7 @@ class Dispatcher:
                 self._dead_letter_messages(queue, [message], "maxlen")
             return False
         entry = queue.enqueue(message, self.now)
-        if queue.store_id is not None:
+        if queue.page_id is not None:
             self.journal.put(queue, entry)
         self.mark(queue)
         return True
@@ -83,15 +83,15 @@ class Dispatcher:
         self._enforce_limits(queue)
         self.timers.schedule((Timer.HEAD_EXPIRY, queue), queue.next_expiry())
         self.schedule_queue_expiry(queue)
-        if queue.wants_page_in():
-            self.journal.request_page(queue, PAGE_WINDOW - queue.in_memory)
+        for lane in queue.page_wanted():
+            self.journal.request_page(queue, lane, lane.window - len(lane))
 
     def _hand_out(self, queue: Queue) -> None:
         now = self.now
         journal = self.journal
         counters = self.counters
         kind = queue.type == "quorum"  # the counters' index for this queue's type
-        while queue.consumers and queue.in_memory:
+        while queue.consumers and queue.peek() is not None:
             consumer = queue.next_consumer(lambda c: c.channel.can_deliver(c))
             if consumer is None:
                 return
@@ -126,8 +126,14 @@ class Dispatcher:
         if queue.overflow != "drop-head":
             return
         dropped = []
-        while queue.over_limit() and queue.in_memory:
-            dropped.append(queue.pop())
+        while queue.over_limit():
+            entry = queue.pop()
+            if entry is not None:
+                dropped.append(entry)
+            # A paged head is owed: dropped now, dead-lettered once read back.
+            # Its size is not known before that, so a byte limit waits for it.
+            elif not (queue.over_length() and queue.owe_head()):
+                break
         if dropped:
             self.dead_letter(queue, dropped, "maxlen")
 

@@ -25,7 +25,7 @@ from amqpd.model.method_support import (
     queue_name,
 )
 from amqpd.model.permissions import READ
-from amqpd.model.queue import PAGE_WINDOW, Queue
+from amqpd.model.queue import Queue
 from amqpd.model.queue_args import check_consumer
 from amqpd.model.reply_to import REPLY_TO
 from amqpd.model.topology import (
@@ -151,9 +151,10 @@ def basic_get(
     dispatcher.expire_head(queue, strict=True)
     entry = queue.pop()
     if entry is None:
-        if queue.paged:  # the next messages are in the store: answer once read back
-            if not queue.paging_in:
-                ctx.journal.request_page(queue, PAGE_WINDOW)
+        lane = queue.blocked()
+        if lane is not None:  # the next message is in the store: answer once read back
+            if not lane.paging_in:
+                ctx.journal.request_page(queue, lane, lane.window - len(lane))
             raise WaitForStore()
         dispatcher.counters.get_empty[queue.is_quorum] += 1
         return unchecked(commands.Basic.GetEmpty)

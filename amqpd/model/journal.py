@@ -13,8 +13,9 @@ taken is never written at all (a consumer that keeps up costs no disk).
 
 What is stored: durable exchanges, durable non-exclusive queues, bindings
 between durable ends, persistent messages in stored queues (and, to keep
-memory bounded, any message of a deep queue past its in-memory window; see
-Queue.enqueue), and delayed persistent messages of durable delayed exchanges.
+memory bounded, any message of a deep queue past its in-memory window, in
+transient queues too, under an id with no queue record, dropped at start-up;
+see Queue.enqueue), and delayed persistent messages of durable delayed exchanges.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from pamqp.base import Frame as Method
 from amqpd.errors import AMQPError
 from amqpd.model.exchange import Exchange
 from amqpd.model.message import Message, read_routing_properties
-from amqpd.model.queue import Entry, Queue
+from amqpd.model.queue import Entry, Lane, Queue
 from amqpd.model.session import Session
 from amqpd.store import (
     Batch,
@@ -51,13 +52,20 @@ BASIC_CLASS = 60
 
 @dataclass(frozen=True, slots=True)
 class PageRequest:
-    """Read ``limit`` of ``queue``'s paged messages from ``from_seq`` on; the
-    answer is stale if the queue's page generation moved (a purge) meanwhile."""
+    """Read ``limit`` of ``queue``'s paged messages of one priority lane from
+    ``from_seq`` on (``level`` None: a FIFO queue's only lane, every message);
+    the answer is stale if the queue's page generation moved (a purge) meanwhile."""
 
     queue: Queue
     generation: int
     from_seq: int
     limit: int
+    level: int | None = None
+
+    @property
+    def page_id(self) -> int:
+        """The queue's key in the store."""
+        return self.queue.page_id
 
 
 @dataclass
@@ -128,11 +136,12 @@ class Journal:
     def hold_until_commit(self, session: Session) -> None:
         self._commit.held.append(session)
 
-    def request_page(self, queue: Queue, limit: int) -> None:
-        """Read the next ``limit`` paged messages of ``queue`` after this batch."""
-        queue.paging_in = True
+    def request_page(self, queue: Queue, lane: Lane, limit: int) -> None:
+        """Read the next ``limit`` paged messages of ``queue``'s ``lane`` after this batch."""
+        lane.paging_in = True
+        level = lane.priority if queue.max_priority else None
         self._commit.pages.append(
-            PageRequest(queue, queue.page_generation, queue.paged_from, limit)
+            PageRequest(queue, queue.page_generation, lane.paged_from, limit, level)
         )
 
     def _durable(self) -> Batch:
@@ -158,23 +167,34 @@ class Journal:
                 entities.append((Op.DELAYED_EXCHANGE_DELETE, (vhost, exchange.name)))
 
     def queue_declared(self, queue: Queue) -> None:
-        if not (self.enabled and queue.durable and queue.exclusive_owner is None):
+        if not self.enabled:
+            return
+        if not queue.durable or queue.exclusive_owner is not None:
+            # Not kept, but its deep part pages to the store all the same.
+            queue.page_id = self.next_queue_id
+            self.next_queue_id += 1
+            queue.pageable = True
             return
         arguments = encode_table(typed_table(queue.arguments))
         record = QueueRecord(
             self.next_queue_id, queue.vhost, queue.name, queue.auto_delete, arguments
         )
         self.next_queue_id += 1
-        queue.store_id = record.id
+        queue.store_id = queue.page_id = record.id
         queue.store_batch = self.taken + 1
-        queue.pageable = queue.can_page
+        queue.pageable = True
         self._durable().entities.append((Op.QUEUE_PUT, record))
 
     def queue_deleted(self, queue: Queue) -> None:
-        qid = queue.store_id
+        qid = queue.page_id
         if qid is None:
             return
-        batch = self._durable()
+        if queue.store_id is not None:
+            batch = self._durable()
+        elif queue.page_used:  # a transient queue's paged messages go with it
+            batch = self._commit.batch
+        else:
+            return
         self._drop_puts(qid, 0)
         for key in [key for key in batch.marks if key[0] == qid]:
             del batch.marks[key]
@@ -196,14 +216,19 @@ class Journal:
     # ---- messages ---------------------------------------------------------------
     def put(self, queue: Queue, entry: Entry) -> None:
         """A message entered a queue: store it if it must survive or is paged out."""
-        qid = queue.store_id
+        qid = queue.page_id
         if qid is None:
             return
         message = entry.message
-        persistent = message.persistent
+        # Only a stored queue keeps persistent messages across a restart.
+        persistent = message.persistent and queue.store_id is not None
         if not (persistent or entry.paged):
             return
-        batch = self._durable() if persistent else self._commit.batch
+        if persistent:
+            batch = self._durable()
+        else:
+            batch = self._commit.batch
+            queue.page_used = True
         batch.puts[(qid, entry.seq)] = self.record(qid, entry, persistent)
         self.pending_bytes += message.size
         entry.stored = True
@@ -236,7 +261,7 @@ class Journal:
             self._mark(queue, entry, entry.delivery_count)
 
     def _mark(self, queue: Queue, entry: Entry, delivery_count: int) -> None:
-        if queue.deleted:
+        if queue.deleted or queue.store_id is None:  # a transient queue's marks die with it
             return
         key = (queue.store_id, entry.seq)
         batch = self._commit.batch
@@ -251,7 +276,7 @@ class Journal:
         if not entry.stored or queue.deleted:
             return
         entry.stored = False
-        key = (queue.store_id, entry.seq)
+        key = (queue.page_id, entry.seq)
         batch = self._commit.batch
         batch.marks.pop(key, None)
         if batch.puts.pop(key, None) is None:
@@ -259,17 +284,18 @@ class Journal:
         else:
             self.pending_bytes -= entry.message.size
 
-    def purged(self, queue: Queue, entries: list[Entry], paged_from: int | None) -> None:
-        """A queue was purged: ``entries`` were in memory, and (``paged_from``
-        not None) every message from that seq on was paged."""
-        qid = queue.store_id
+    def purged(self, queue: Queue, entries: list[Entry], paged: list[tuple[int, int]]) -> None:
+        """A queue was purged: ``entries`` were in memory, and in each lane
+        (priority, from_seq) of ``paged`` every message from that seq on was paged."""
+        qid = queue.page_id
         if qid is None:
             return
         for entry in entries:
             self.remove(queue, entry)
-        if paged_from is not None:
-            self._drop_puts(qid, paged_from)
-            self._commit.batch.entities.append((Op.PURGE_FROM, (qid, paged_from)))
+        for priority, paged_from in paged:
+            level = priority if queue.max_priority else None
+            self._drop_puts(qid, paged_from, level)
+            self._commit.batch.entities.append((Op.PURGE_FROM, (qid, paged_from, level)))
 
     def setting_changed(self, kind: str, key: str, value: bytes | None) -> None:
         """A user, vhost, permission, policy or parameter was set (``value``, its
@@ -288,10 +314,12 @@ class Journal:
     def set_aside_delayed(self, delayed_id: int) -> None:
         self._commit.batch.entities.append((Op.DELAYED_SET_ASIDE, delayed_id))
 
-    def _drop_puts(self, qid: int, from_seq: int) -> None:
-        """Forget the pending puts of a queue's messages from ``from_seq`` on."""
+    def _drop_puts(self, qid: int, from_seq: int, level: int | None = None) -> None:
+        """Forget the pending puts of a queue's messages from ``from_seq`` on
+        (of priority ``level`` only, if given)."""
         puts = self._commit.batch.puts
-        for key in [key for key in puts if key[0] == qid and key[1] >= from_seq]:
+        for key in [key for key, r in puts.items() if key[0] == qid and key[1] >= from_seq
+                    and (level is None or r.priority == level)]:  # fmt: skip
             self.pending_bytes -= len(puts.pop(key).body)
 
     # ---- delayed messages -------------------------------------------------------

@@ -11,14 +11,14 @@ Consumers are grouped by their x-priority: the highest group with a consumer
 able to take a message gets it, in turn within the group. A single-active-
 consumer queue serves only its first registered consumer.
 
-A deep stored FIFO queue keeps only a window of its oldest ready messages in
-memory; the rest are "paged": counted here, held by the store, and read back
-in batches as the window drains (see model/journal.py and model/dispatcher.py).
+Every queue whose messages the store can hold keeps only a window of its
+oldest ready messages in memory, per priority lane (model/ready.py); the rest
+are "paged": counted here, held by the store, and read back in batches as the
+window drains (see model/journal.py and model/dispatcher.py).
 """
 
 from __future__ import annotations
 
-import heapq
 import itertools
 from collections import deque
 from collections.abc import Callable
@@ -27,6 +27,9 @@ from typing import Protocol
 
 from amqpd.model.message import Message
 from amqpd.model.policies import Policy, QueueSettings, queue_settings
+from amqpd.model.ready import PAGE_WINDOW, Entry, Lane, lane_window
+
+__all__ = ["PAGE_WINDOW", "Consumer", "Entry", "Lane", "Queue"]
 
 
 class Consumer(Protocol):
@@ -34,82 +37,6 @@ class Consumer(Protocol):
 
     priority: int
     exclusive: bool
-
-
-# Ready messages a paging queue keeps in memory, and the level below which it
-# reads the next batch back from the store.
-PAGE_WINDOW = 2048
-PAGE_LOW = 1024
-
-
-@dataclass(eq=False, slots=True)
-class Entry:
-    message: Message
-    seq: int
-    expires_at: float | None = None
-    priority: int = 0
-    redelivered: bool = False
-    delivery_count: int = 0  # returns to the queue (quorum queues report it)
-    stored: bool = False  # the store holds it (see model/journal.py)
-    paged: bool = False  # only the store holds it: not kept in memory
-
-    def __lt__(self, other: Entry) -> bool:
-        return self.seq < other.seq
-
-
-class FifoStore:
-    def __init__(self) -> None:
-        self._tail: deque[Entry] = deque()
-        self._requeued: list[Entry] = []
-
-    def __len__(self) -> int:
-        return len(self._tail) + len(self._requeued)
-
-    def push(self, entry: Entry) -> None:
-        self._tail.append(entry)
-
-    def push_back(self, entry: Entry) -> None:
-        heapq.heappush(self._requeued, entry)
-
-    def peek(self) -> Entry | None:
-        if self._requeued:
-            return self._requeued[0]
-        return self._tail[0] if self._tail else None
-
-    def pop(self) -> Entry | None:
-        if self._requeued:
-            return heapq.heappop(self._requeued)
-        return self._tail.popleft() if self._tail else None
-
-    def clear(self) -> list[Entry]:
-        entries = sorted(self._requeued) + list(self._tail)
-        self._tail.clear()
-        self._requeued.clear()
-        return entries
-
-
-class PriorityStore:
-    def __init__(self) -> None:
-        self._heap: list[tuple[int, int, Entry]] = []
-
-    def __len__(self) -> int:
-        return len(self._heap)
-
-    def push(self, entry: Entry) -> None:
-        heapq.heappush(self._heap, (-entry.priority, entry.seq, entry))
-
-    push_back = push  # the original sequence number puts it ahead of newer ones
-
-    def peek(self) -> Entry | None:
-        return self._heap[0][2] if self._heap else None
-
-    def pop(self) -> Entry | None:
-        return heapq.heappop(self._heap)[2] if self._heap else None
-
-    def clear(self) -> list[Entry]:
-        entries = [item[2] for item in sorted(self._heap)]
-        self._heap.clear()
-        return entries
 
 
 @dataclass(eq=False)
@@ -124,11 +51,12 @@ class Queue:
     def __post_init__(self) -> None:
         args = self.arguments
         self.max_priority = _int_arg(args, "x-max-priority") or 0
-        self._store: FifoStore | PriorityStore = (
-            PriorityStore() if self.max_priority else FifoStore()
-        )
+        self._window = lane_window(self.max_priority + 1)
+        self._lanes: dict[int, Lane] = {}  # by priority, made as messages come
+        self._order: list[Lane] = []  # highest priority first
+        self._lane(0)
         self._seq = itertools.count()
-        self.bytes = 0  # body bytes of ready messages
+        self.bytes = 0  # body bytes of ready messages held in memory
         self.single_active = args.get("x-single-active-consumer") is True
         self.type = _str_arg(args, "x-queue-type") or "classic"
         # The policy and operator policy that apply (see policies.py); the
@@ -148,11 +76,12 @@ class Queue:
         self.last_used = 0.0  # for x-expires
         self.store_id: int | None = None  # set when the store keeps this queue
         self.store_batch = 0  # the batch that writes its declaration (journal.wait_for)
-        self.pageable = False  # set with store_id when the queue can page (can_page)
-        self.paged = 0  # messages only in the store, all newer than those in memory
-        self.paged_bytes = 0
-        self.paged_from: int | None = None  # seq of the oldest paged message
-        self.paging_in = False
+        # Where the store holds its paged messages: store_id for a stored queue,
+        # an id of its own (no queue record) for a transient one. Set, with
+        # pageable, when the broker has a store.
+        self.page_id: int | None = None
+        self.pageable = False
+        self.page_used = False  # the store was given messages of this transient queue
         self.page_generation = 0  # a purge makes reads in flight stale
 
     def _use(self, settings: QueueSettings) -> None:
@@ -169,7 +98,7 @@ class Queue:
         """Apply a new policy pair; True if the effective settings changed.
 
         Messages already queued keep the deadline they were given, as in
-        RabbitMQ; a queue that gains a length limit stops paging new messages.
+        RabbitMQ; paged messages count towards a new length limit.
         """
         self.policy, self.operator_policy = policy, operator
         settings = queue_settings(self.arguments, policy, operator)
@@ -177,23 +106,47 @@ class Queue:
             return False
         self.settings = settings
         self._use(settings)
-        self.pageable = self.pageable and self.can_page
         return True
 
-    @property
-    def can_page(self) -> bool:
-        # Priority order and length limits need every message at hand.
-        return not (self.max_priority or self.max_length is not None
-                    or self.max_length_bytes is not None)  # fmt: skip
-
     # ---- messages -------------------------------------------------------------
+    def _lane(self, priority: int) -> Lane:
+        lane = self._lanes.get(priority)
+        if lane is None:
+            lane = self._lanes[priority] = Lane(priority, self._window)
+            self._order = sorted(self._lanes.values(), key=lambda x: -x.priority)
+        return lane
+
+    @property
+    def window(self) -> int:
+        """Ready messages each lane keeps in memory before paging."""
+        return self._window
+
+    def lanes(self) -> list[Lane]:
+        """The priority lanes, highest first (a FIFO queue has one)."""
+        return self._order
+
+    def _head(self) -> Lane | None:
+        """The lane the next message comes from: the highest with a ready message."""
+        for lane in self._order:
+            if lane.count:
+                return lane
+        return None
+
     @property
     def message_count(self) -> int:
-        return len(self._store) + self.paged
+        return sum(lane.count for lane in self._order)
 
     @property
     def in_memory(self) -> int:
-        return len(self._store)
+        return sum(len(lane) for lane in self._order)
+
+    @property
+    def paged(self) -> int:
+        return sum(lane.paged - lane.owed for lane in self._order)
+
+    @property
+    def paged_bytes(self) -> int:
+        return sum(lane.paged_bytes for lane in self._order)
 
     @property
     def is_quorum(self) -> bool:
@@ -211,46 +164,39 @@ class Queue:
             None if ttl is None else now + ttl / 1000,
             priority,
         )
-        if self.pageable and (self.paged or len(self._store) >= PAGE_WINDOW):
-            entry.paged = True  # the journal writes it; memory keeps only the count
-            if not self.paged:
-                self.paged_from = entry.seq
-            self.paged += 1
-            self.paged_bytes += message.size
-        else:
-            self._store.push(entry)
+        # Once paged, the journal writes it and memory keeps only the count.
+        if not self._lane(priority).push(entry, self.pageable):
             self.bytes += message.size
         return entry
 
-    def wants_page_in(self) -> bool:
-        return bool(self.paged) and not self.paging_in and len(self._store) < PAGE_LOW
+    def page_wanted(self) -> list[Lane]:
+        """Lanes whose window ran low while messages of theirs are paged."""
+        return [lane for lane in self._order if lane.wants_page_in()]
 
-    def page_in(self, generation: int, records: int, next_seq: int, entries: list[Entry]) -> None:
-        """Paged messages read back from the store, oldest first: ``records`` were
-        read, up to ``next_seq``, of which ``entries`` could be (the rest were set aside)."""
-        if generation != self.page_generation or self.deleted:
-            return
-        self.paging_in = False
-        if not records:  # the store holds none of them: nothing left to wait for
-            self.paged = self.paged_bytes = 0
-            self.paged_from = None
-            return
-        for entry in entries:
-            self._store.push(entry)
-            self.bytes += entry.message.size
-            self.paged_bytes -= entry.message.size
-        self.paged = max(0, self.paged - records)
-        self.paged_from = next_seq if self.paged else None
-        if not self.paged:
-            self.paged_bytes = 0
+    def blocked(self) -> Lane | None:
+        """The lane of the next message if that message is paged (read it back first)."""
+        head = self._head()
+        return head if head is not None and not len(head) else None
 
-    def restore(self, entries: list[Entry], paged: int, paged_bytes: int, next_seq: int) -> None:
-        """Messages recovered from the store at start-up (the oldest, in order)."""
-        for entry in entries:
-            self._store.push(entry)
-            self.bytes += entry.message.size
-        self.paged, self.paged_bytes = paged, paged_bytes
-        self.paged_from = entries[-1].seq + 1 if paged and entries else (0 if paged else None)
+    def page_in(
+        self, generation: int, priority: int, records: int, next_seq: int, entries: list[Entry]
+    ) -> list[Entry]:
+        """Paged messages of lane ``priority`` read back from the store, oldest
+        first (see Lane.page_in); returns the owed heads, to be dropped."""
+        lane = self._lanes.get(priority)
+        if generation != self.page_generation or self.deleted or lane is None:
+            return []
+        dropped = lane.page_in(records, next_seq, entries)
+        self.bytes += sum(entry.message.size for entry in entries[len(dropped) :])
+        return dropped
+
+    def restore(self, priority: int, entries: list[Entry], paged: int, paged_bytes: int) -> None:
+        """Messages recovered from the store at start-up: the oldest of lane
+        ``priority``, in order, and how many more it holds."""
+        self._lane(priority).restore(entries, paged, paged_bytes)
+        self.bytes += sum(entry.message.size for entry in entries)
+
+    def resume_seq(self, next_seq: int) -> None:
         self._seq = itertools.count(next_seq)
 
     def would_overflow(self, message: Message) -> bool:
@@ -258,19 +204,35 @@ class Queue:
         if self.max_length is not None and self.message_count + 1 > self.max_length:
             return True
         return (
-            self.max_length_bytes is not None and self.bytes + message.size > self.max_length_bytes
+            self.max_length_bytes is not None
+            and self.bytes + self.paged_bytes + message.size > self.max_length_bytes
         )
 
+    def over_length(self) -> bool:
+        return self.max_length is not None and self.message_count > self.max_length
+
     def over_limit(self) -> bool:
-        if self.max_length is not None and self.message_count > self.max_length:
+        if self.over_length():
             return True
-        return self.max_length_bytes is not None and self.bytes > self.max_length_bytes
+        return (
+            self.max_length_bytes is not None
+            and self.bytes + self.paged_bytes > self.max_length_bytes
+        )
+
+    def owe_head(self) -> bool:
+        """Drop-head found the head paged: drop it once read back (Lane.owe_head)."""
+        head = self._head()
+        return head is not None and head.owe_head()
 
     def peek(self) -> Entry | None:
-        return self._store.peek()
+        """The next message, if in memory (None when the queue is empty or its
+        next message is paged)."""
+        head = self._head()
+        return None if head is None else head.peek()
 
     def pop(self) -> Entry | None:
-        entry = self._store.pop()
+        head = self._head()
+        entry = None if head is None else head.pop()
         if entry is not None:
             self.bytes -= entry.message.size
         return entry
@@ -278,21 +240,21 @@ class Queue:
     def requeue(self, entry: Entry) -> None:
         entry.redelivered = True
         entry.delivery_count += 1
-        self._store.push_back(entry)
+        self._lane(entry.priority).push_back(entry)
         self.bytes += entry.message.size
 
-    def purge(self) -> list[Entry]:
-        """Drop the ready messages (paged ones too); returns those held in memory."""
-        entries = self._store.clear()
+    def purge(self) -> tuple[list[Entry], list[tuple[int, int]]]:
+        """Drop the ready messages, paged ones too; returns those held in memory,
+        and (priority, oldest seq) of each lane that had paged messages."""
+        paged = [(lane.priority, lane.paged_from) for lane in self._order
+                 if lane.paged_from is not None]  # fmt: skip
+        entries = [entry for lane in self._order for entry in lane.clear()]
         self.bytes = 0
-        self.paged = self.paged_bytes = 0
-        self.paged_from = None
-        self.paging_in = False
         self.page_generation += 1
-        return entries
+        return entries, paged
 
     def next_expiry(self) -> float | None:
-        head = self._store.peek()
+        head = self.peek()
         return None if head is None else head.expires_at
 
     # ---- consumers ------------------------------------------------------------

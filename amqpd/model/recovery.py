@@ -26,20 +26,21 @@ from amqpd.model import parameters
 from amqpd.model.broker import Broker
 from amqpd.model.exchange import Exchange
 from amqpd.model.journal import entries_from_records, message_from_record
-from amqpd.model.queue import PAGE_WINDOW, Queue
+from amqpd.model.queue import Queue
 from amqpd.store import (
     BindingRecord,
     DelayedRecord,
     ExchangeRecord,
     MessageRecord,
     QueueRecord,
+    QueueStats,
     Snapshot,
 )
 from amqpd.wire.fieldtable import ArgTable, TableError, decode_table
 
 log = logging.getLogger("amqpd.recovery")
 
-ReadMessages = Callable[[int, int, int | None], list[MessageRecord]]
+ReadMessages = Callable[[int, int, int | None, int | None], list[MessageRecord]]
 
 
 @dataclass(frozen=True)
@@ -146,8 +147,8 @@ def _restore_queue(broker: Broker, record: QueueRecord) -> Queue | None:
         return None
     queue = Queue(record.name, record.vhost, True, None, record.auto_delete,
                   _arguments(record.arguments))  # fmt: skip
-    queue.store_id = record.id
-    queue.pageable = queue.can_page
+    queue.store_id = queue.page_id = record.id
+    queue.pageable = True
     vhost.queues[record.name] = queue
     return queue
 
@@ -173,15 +174,30 @@ def _restore_messages(
 ) -> None:
     stats = snapshot.stats.get(queue.store_id)
     if stats is not None:
-        limit = PAGE_WINDOW if queue.pageable else None
-        records = read_messages(queue.store_id, 0, limit)
-        entries = entries_from_records(records, broker.journal.wall_offset(), broker.journal)
-        # What was not read stays paged; what could not be read was set aside.
-        paged = stats.count - len(records)
-        paged_bytes = stats.bytes - sum(len(r.body) for r in records)
-        queue.restore(entries, paged, paged_bytes, stats.next_seq)
+        if queue.max_priority:  # a lane per priority, highest first
+            levels = [(p, snapshot.levels.get((queue.store_id, p))) for p in
+                      range(queue.max_priority, -1, -1)]  # fmt: skip
+        else:
+            levels = [(None, stats)]
+        for level, level_stats in levels:
+            if level_stats is not None:
+                _restore_lane(broker, queue, level, level_stats, read_messages)
+        queue.resume_seq(stats.next_seq)
     broker.dispatcher.touch(queue)
     broker.queue_changed(queue)
+
+
+def _restore_lane(
+    broker: Broker, queue: Queue, level: int | None, stats: QueueStats,
+    read_messages: ReadMessages,
+) -> None:  # fmt: skip
+    """The oldest window of one lane; the rest stays paged."""
+    records = read_messages(queue.store_id, 0, queue.window, level)
+    entries = entries_from_records(records, broker.journal.wall_offset(), broker.journal)
+    # What was not read stays paged; what could not be read was set aside.
+    paged = stats.count - len(records)
+    paged_bytes = stats.bytes - sum(len(r.body) for r in records)
+    queue.restore(level or 0, entries, paged, paged_bytes)
 
 
 def _restore_delayed(broker: Broker, record: DelayedRecord) -> None:

@@ -163,8 +163,8 @@ def queue_purge(
 ) -> Reply:
     allowed(ctx, state, READ, "queue", queue_name(channel, command.method.queue))
     queue = owned_queue(state, channel, command.method.queue)
-    count, paged_from = queue.message_count, queue.paged_from  # None when nothing is paged
-    ctx.journal.purged(queue, queue.purge(), paged_from)
+    count = queue.message_count
+    ctx.journal.purged(queue, *queue.purge())
     return commands.Queue.PurgeOk(message_count=count)
 
 

@@ -100,14 +100,14 @@ class StoreRunner:
         if commit.batch:
             self.store.apply(commit.batch)
         return [
-            self.store.read_messages(page.queue.store_id, page.from_seq, page.limit)
+            self.store.read_messages(page.page_id, page.from_seq, page.limit, page.level)
             for page in commit.pages
         ]
 
     def _finish(self, commit: Commit, pages: list) -> None:
         self.commits += 1
         for page, records in zip(commit.pages, pages, strict=True):
-            self.broker.page_read(page.queue, page.generation, records)
+            self.broker.page_read(page.queue, page.generation, records, page.level)
         released = self.broker.committed(commit)
         self._committed.set()
         self._committed = trio.Event()

@@ -125,6 +125,8 @@ class Snapshot:
     delayed: list[DelayedRecord] = field(default_factory=list)
     stats: dict[int, QueueStats] = field(default_factory=dict)
     settings: list[SettingRecord] = field(default_factory=list)
+    # The same per (queue id, priority), for queues that page a lane per priority.
+    levels: dict[tuple[int, int], QueueStats] = field(default_factory=dict)
 
 
 MessageKey = tuple[int, int]  # (queue id, seq)
@@ -139,7 +141,8 @@ class Op(enum.Enum):
     QUEUE_DELETE = "queue-"  # queue id: the queue and its messages
     BINDING_PUT = "binding+"  # BindingRecord
     BINDING_DELETE = "binding-"  # BindingRecord
-    PURGE_FROM = "purge"  # (queue id, seq): the queue's messages from seq on
+    # (queue id, seq[, priority]): the queue's messages from seq on (of that priority)
+    PURGE_FROM = "purge"
     DELAYED_PUT = "delayed+"  # DelayedRecord
     DELAYED_DELETE = "delayed-"  # id
     DELAYED_EXCHANGE_DELETE = "delayed-exchange"  # (vhost, exchange name): all it holds
@@ -176,7 +179,10 @@ class Store(Protocol):
     def apply(self, batch: Batch) -> None:
         """Write a batch atomically; durable batches are on disk when this returns."""
 
-    def read_messages(self, queue: int, from_seq: int, limit: int | None) -> list[MessageRecord]:
-        """A queue's stored messages from ``from_seq`` on, in sequence order."""
+    def read_messages(
+        self, queue: int, from_seq: int, limit: int | None, priority: int | None = None
+    ) -> list[MessageRecord]:
+        """A queue's stored messages from ``from_seq`` on, in sequence order
+        (only those of ``priority``, if given)."""
 
     def close(self) -> None: ...

@@ -41,19 +41,21 @@ class MemoryStore:
             for key, record in self.messages.items()
             if record.persistent and record.queue in self.queues
         }
-        stats: dict[int, list[int]] = {}
+        stats: dict[object, list[int]] = {}
         for (queue, seq), record in self.messages.items():
-            entry = stats.setdefault(queue, [0, 0, 0])
-            entry[0] += 1
-            entry[1] += len(record.body)
-            entry[2] = max(entry[2], seq + 1)
+            for key in (queue, (queue, record.priority)):
+                entry = stats.setdefault(key, [0, 0, 0])
+                entry[0] += 1
+                entry[1] += len(record.body)
+                entry[2] = max(entry[2], seq + 1)
         return Snapshot(
             list(self.exchanges.values()),
             list(self.queues.values()),
             list(self.bindings.values()),
             list(self.delayed.values()),
-            {queue: QueueStats(*values) for queue, values in stats.items()},
+            {key: QueueStats(*values) for key, values in stats.items() if isinstance(key, int)},
             list(self.settings.values()),
+            {key: QueueStats(*v) for key, v in stats.items() if isinstance(key, tuple)},
         )
 
     def apply(self, batch: Batch) -> None:
@@ -86,8 +88,10 @@ class MemoryStore:
             else:
                 self.bindings.pop(key, None)
         elif op is Op.PURGE_FROM:
-            queue, from_seq = data
-            self._drop(lambda key: key[0] == queue and key[1] >= from_seq)
+            queue, from_seq, *level = data
+            priority = level[0] if level else None
+            self._drop(lambda key: key[0] == queue and key[1] >= from_seq
+                       and priority in (None, self.messages[key].priority))  # fmt: skip
         else:
             self._apply_delayed_or_aside(op, data)
 
@@ -120,11 +124,13 @@ class MemoryStore:
         for key in [key for key in self.messages if matches(key)]:
             del self.messages[key]
 
-    def read_messages(self, queue: int, from_seq: int, limit: int | None) -> list[MessageRecord]:
+    def read_messages(
+        self, queue: int, from_seq: int, limit: int | None, priority: int | None = None
+    ) -> list[MessageRecord]:
         found = sorted(
             (seq, record)
             for (q, seq), record in self.messages.items()
-            if q == queue and seq >= from_seq
+            if q == queue and seq >= from_seq and priority in (None, record.priority)
         )
         if limit is not None:
             found = found[:limit]

@@ -63,6 +63,8 @@ CREATE TABLE IF NOT EXISTS messages (
     routing_key TEXT, properties BLOB, body BLOB, bcc TEXT);
 -- Covers start-up's per-queue counts, so a deep backlog is not read to count it.
 CREATE INDEX IF NOT EXISTS messages_by_queue ON messages (queue, seq, size);
+-- Pages of one priority of a priority queue, and start-up's counts per priority.
+CREATE INDEX IF NOT EXISTS messages_by_level ON messages (queue, priority, seq, size);
 -- Paged transient messages, dropped at start-up without scanning the rest.
 CREATE INDEX IF NOT EXISTS transient_messages ON messages (queue) WHERE persistent = 0;
 CREATE TABLE IF NOT EXISTS delayed (
@@ -182,14 +184,19 @@ class SQLiteStore:
                       db.execute("SELECT kind, key, value FROM settings ORDER BY kind, key")],
         )  # fmt: skip
         queues = {record.id for record in snapshot.queues}
-        for queue, count, size, last in db.execute(
-            "SELECT queue, COUNT(*), SUM(size), MAX(seq) FROM messages GROUP BY queue"
+        gone: dict[int, int] = {}
+        for queue, priority, count, size, last in db.execute(
+            "SELECT queue, priority, COUNT(*), SUM(size), MAX(seq) FROM messages "
+            "GROUP BY queue, priority"
         ).fetchall():
             if queue in queues:
-                snapshot.stats[queue] = QueueStats(count, size or 0, last + 1)
+                level = snapshot.levels[(queue, priority)] = QueueStats(count, size or 0, last + 1)
+                snapshot.stats[queue] = _add(snapshot.stats.get(queue), level)
             else:  # cannot happen (a queue's messages go with it), but never inherit them
-                log.warning("message store: dropping %d messages of a queue that is gone", count)
-                db.execute("DELETE FROM messages WHERE queue = ?", (queue,))
+                gone[queue] = gone.get(queue, 0) + count
+        for queue, count in gone.items():
+            log.warning("message store: dropping %d messages of a queue that is gone", count)
+            db.execute("DELETE FROM messages WHERE queue = ?", (queue,))
         return snapshot
 
     # ---- running ----------------------------------------------------------------
@@ -239,12 +246,22 @@ class SQLiteStore:
             # executescript steps the pragma to the end (execute frees one page).
             self._db.executescript(f"PRAGMA incremental_vacuum({free});")
 
-    def read_messages(self, queue: int, from_seq: int, limit: int | None) -> list[MessageRecord]:
-        rows = self._db.execute(
-            f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE queue = ? AND seq >= ? "
-            "ORDER BY seq LIMIT ?",
-            (queue, from_seq, -1 if limit is None else limit),
-        )
+    def read_messages(
+        self, queue: int, from_seq: int, limit: int | None, priority: int | None = None
+    ) -> list[MessageRecord]:
+        limit = -1 if limit is None else limit
+        if priority is None:
+            rows = self._db.execute(
+                f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE queue = ? AND seq >= ? "
+                "ORDER BY seq LIMIT ?",
+                (queue, from_seq, limit),
+            )
+        else:
+            rows = self._db.execute(
+                f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE queue = ? AND priority = ? "
+                "AND seq >= ? ORDER BY seq LIMIT ?",
+                (queue, priority, from_seq, limit),
+            )
         return [
             MessageRecord(q, s, bool(p), bool(d), c, pr, e, x, k, props, body, _keys(bcc))
             for q, s, _size, p, d, c, pr, e, x, k, props, body, bcc in rows
@@ -273,6 +290,13 @@ class SQLiteStore:
         if self._lock is not None:
             os.close(self._lock)
             self._lock = None
+
+
+def _add(total: QueueStats | None, level: QueueStats) -> QueueStats:
+    if total is None:
+        return level
+    return QueueStats(total.count + level.count, total.bytes + level.bytes,
+                      max(total.next_seq, level.next_seq))  # fmt: skip
 
 
 def _text(keys: tuple[str, ...]) -> str | None:
@@ -320,8 +344,13 @@ def _binding_drop(db: sqlite3.Connection, r: BindingRecord) -> None:
     )
 
 
-def _purge_from(db: sqlite3.Connection, key: tuple[int, int]) -> None:
-    db.execute("DELETE FROM messages WHERE queue = ? AND seq >= ?", key)
+def _purge_from(db: sqlite3.Connection, key: tuple) -> None:
+    queue, from_seq, *level = key
+    if level and level[0] is not None:
+        db.execute("DELETE FROM messages WHERE queue = ? AND priority = ? AND seq >= ?",
+                   (queue, level[0], from_seq))  # fmt: skip
+    else:
+        db.execute("DELETE FROM messages WHERE queue = ? AND seq >= ?", (queue, from_seq))
 
 
 def _delayed_put(db: sqlite3.Connection, r: DelayedRecord) -> None:

@@ -19,7 +19,7 @@ from amqpd.management.request import Request
 from amqpd.management.resources.common import amqp_fault, apply, vhost_param
 from amqpd.management.resources.values import to_field, typed_json
 from amqpd.model.admin import ACKMODES, Got, Outcome
-from amqpd.model.queue import PAGE_WINDOW
+from amqpd.model.ready import LANE_MIN
 from amqpd.wire import properties as props_codec
 from amqpd.wire.fieldtable import TableError
 
@@ -82,8 +82,8 @@ async def get(ctx: ManagementContext, request: Request) -> list:
 
 async def _page_in(ctx: ManagementContext, vhost: str, name: str, count: int) -> None:
     """A deep queue's next messages are in the store: have them read back first
-    (a few rounds at most; each reads up to a window's worth)."""
-    for _ in range(1 + count // PAGE_WINDOW):
+    (a few rounds at most; each reads up to a lane's window)."""
+    for _ in range(1 + count // LANE_MIN):
         if not ctx.admin.page_in_for_get(vhost, name, count):
             return
         await ctx.written()
