@@ -8,7 +8,13 @@ queues hold. Each test runs with both kinds of restart (the ``node`` fixture).
 
 from __future__ import annotations
 
+import sqlite3
+
+import pika
+
 from amqpd.model.queue import PAGE_WINDOW
+from amqpd.model.ready import lane_window
+from amqpd.store.sqlite import FILE_NAME
 from tests.restartable import PERSISTENT, TRANSIENT, bodies, consume_all, count, exists, get_all
 
 
@@ -129,3 +135,52 @@ def test_a_restored_deep_queue_can_be_purged_and_deleted(node):
     channel = node.channel()
     assert not exists(node, "queue", "deep.deleted")
     assert numbers(get_all(channel, "deep.purged")) == [0, 1]
+
+
+def stored_rows(node) -> int:
+    """Message rows in the data folder's store (read beside the running broker)."""
+    db = sqlite3.connect(node.data_dir / FILE_NAME)
+    try:
+        return db.execute("SELECT COUNT(*) FROM messages").fetchone()[0]
+    finally:
+        db.close()
+
+
+def test_a_deep_priority_queue_comes_back_paged_in_priority_order(node):
+    channel = node.channel()
+    channel.queue_declare("prio", durable=True, arguments={"x-max-priority": 9})
+    for n in range(DEEP):
+        properties = pika.BasicProperties(delivery_mode=2, priority=n % 10)
+        channel.basic_publish("", "prio", b"%06d" % n, properties)
+    if node.mode == "graceful":  # paged while it ran, one window per priority in memory
+        assert node.in_memory("prio") == 10 * lane_window(10)
+
+    node.restart()
+
+    channel = node.channel()
+    assert count(channel, "prio") == DEEP
+    if node.mode == "graceful":
+        assert node.in_memory("prio") == 10 * lane_window(10)
+    got = consume_all(channel, "prio", DEEP)
+    assert numbers(got) == sorted(range(DEEP), key=lambda n: (-(n % 10), n))
+    assert [p.priority for _m, p, _b in got] == sorted((n % 10 for n in range(DEEP)), reverse=True)
+
+
+def test_transient_paged_messages_and_transient_queues_leave_nothing_after_a_restart(node):
+    channel = node.channel()
+    channel.queue_declare("transient.deep", durable=False)
+    channel.queue_declare("durable.deep", durable=True)
+    publish_numbered(channel, "transient.deep", DEEP)  # persistent, in a transient queue
+    publish_numbered(channel, "durable.deep", DEEP, transient_every=1)  # all transient
+    assert count(channel, "transient.deep") == DEEP
+    if node.mode == "graceful":
+        assert node.in_memory("transient.deep") == PAGE_WINDOW
+    node.barrier()
+    assert stored_rows(node) == 2 * (DEEP - PAGE_WINDOW)  # the paged parts
+
+    node.restart()
+
+    channel = node.channel()
+    assert not exists(node, "queue", "transient.deep")
+    assert count(channel, "durable.deep") == 0
+    assert stored_rows(node) == 0
