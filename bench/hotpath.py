@@ -103,6 +103,8 @@ class Peer:
         self._rest = b""
 
     # ---- the Session ---------------------------------------------------------------
+    name = "hotpath"
+
     @property
     def vhost(self) -> str:
         return self.conn.vhost or ""

@@ -32,6 +32,7 @@ class FakeSession:
 
     def __init__(self, broker, cancel_notify=True):
         self.vhost, self.user = "/", "guest"
+        self.name = "127.0.0.1:50000 -> 127.0.0.1:5672"
         self.client_properties = {"capabilities": {"consumer_cancel_notify": cancel_notify}}
         self.writable = True
         self.sent = []

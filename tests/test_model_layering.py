@@ -20,7 +20,7 @@ LAYERS = [
     "errors", "names", "timers", "confirms", "topic", "exchange_types", "arguments",
     "queue_args", "access", "permissions", "session", "policies", "counters",
     # messages and queues
-    "message", "deadletter", "ready", "queue", "exchange", "transactions",
+    "message", "deadletter", "ready", "queue", "exchange", "tracing", "transactions",
     # channels, the journal, topology and routing
     "channel", "journal", "vhost", "routing",
     # moving messages, and the features built on it

@@ -57,6 +57,15 @@ class Accounts:
     def clear_topic_permissions(self, user: str, vhost: str) -> Outcome:
         return self._run(lambda: self.broker.access.clear_topic_permissions(user, vhost))
 
+    def set_tracing(self, vhost: str, on: bool) -> Outcome:
+        """The firehose on or off for ``vhost``; nothing to write (not kept)."""
+
+        def change() -> bool:
+            self.broker.set_tracing(vhost, on)
+            return False
+
+        return self._run(change)
+
     def set_vhost_limit(self, vhost: str, name: str, value: int | None) -> Outcome:
         def change() -> bool:
             self.broker.access.set_vhost_limit(vhost, name, value)

@@ -56,6 +56,7 @@ class _ApiSession:
 
     client_properties: dict = {}
     writable = True
+    name = ""  # RabbitMQ publishes for the API on a direct connection; there is none here
 
     def __init__(self, user: str, vhost: str) -> None:
         self.user, self.vhost = user, vhost

@@ -78,6 +78,9 @@ class Broker:
         self.channel_faults: list[tuple[Session, int, AMQPError]] = []
         # Channels whose oldest unacked delivery may have changed.
         self._ack_watch: set[ChannelModel] = set()
+        # Vhosts the firehose traces (tracing.py), by name: as in RabbitMQ, a name
+        # stays on until trace_off, through a delete and a new vhost of that name.
+        self.traced: set[str] = set()
 
     @property
     def now(self) -> float:
@@ -103,9 +106,20 @@ class Broker:
         created = self.access.put_vhost(VhostInfo(name, description, tags, limits))
         if created:
             self.vhosts[name] = VirtualHost(name, self.journal)
+            self.vhosts[name].tracing = name in self.traced
             if creator in self.access.users:
                 self.access.set_permission(creator, name, FULL)
         return created
+
+    def set_tracing(self, name: str, on: bool) -> None:
+        """trace_on / trace_off: never kept in the store, as RabbitMQ starts untraced."""
+        if on:
+            self.traced.add(name)
+        else:
+            self.traced.discard(name)
+        vhost = self.vhosts.get(name)
+        if vhost is not None:
+            vhost.tracing = on
 
     def delete_vhost(self, name: str) -> list[Session]:
         """Remove a vhost and all it held (queues and their messages, exchanges,

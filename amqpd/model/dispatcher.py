@@ -12,12 +12,15 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from amqpd.model import deadletter
+from amqpd.model.channel import ChannelModel
 from amqpd.model.counters import Counters
+from amqpd.model.exchange import TRACE_EXCHANGE
 from amqpd.model.journal import Journal
 from amqpd.model.message import Message
 from amqpd.model.queue import Entry, Queue
 from amqpd.model.routing import route
 from amqpd.model.timers import Timer, Timers
+from amqpd.model.tracing import Tracer
 from amqpd.model.vhost import VirtualHost
 
 
@@ -34,6 +37,7 @@ class Dispatcher:
         self.wall_clock = wall_clock
         self.journal = journal or Journal()
         self.counters = Counters()  # totals for metrics (model/counters.py)
+        self.tracer = Tracer()  # the firehose's copies, for vhosts that trace
         self.now = 0.0
         self._marked: dict[Queue, None] = {}
 
@@ -91,12 +95,16 @@ class Dispatcher:
         journal = self.journal
         counters = self.counters
         kind = queue.type == "quorum"  # the counters' index for this queue's type
+        vhost = self.vhosts.get(queue.vhost)
+        tracing = vhost is not None and vhost.tracing
         while queue.consumers and queue.peek() is not None:
             consumer = queue.next_consumer(lambda c: c.channel.can_deliver(c))
             if consumer is None:
                 return
             entry = queue.pop()
             consumer.channel.deliver(consumer, entry, now)
+            if tracing:
+                self.trace_delivery(queue, entry, consumer.channel)
             if consumer.no_ack:
                 counters.delivered_consume_auto_ack[kind] += 1
             else:
@@ -150,6 +158,21 @@ class Dispatcher:
         """The queue was used (get, declare, last consumer gone): x-expires restarts."""
         queue.last_used = self.now
         self.schedule_queue_expiry(queue)
+
+    # ---- the firehose (tracing.py) ---------------------------------------------
+    def trace(self, vhost: VirtualHost, copy: Message | None) -> None:
+        """Route a trace copy from the vhost's amq.rabbitmq.trace to its queues."""
+        if copy is None:
+            return
+        for queue in route(vhost, vhost.exchanges[TRACE_EXCHANGE], copy):
+            self.enqueue(queue, copy)
+
+    def trace_delivery(self, queue: Queue, entry: Entry, channel: ChannelModel) -> None:
+        """The copy of a basic.deliver or basic.get-ok, for a vhost that traces."""
+        session = channel.session
+        copy = self.tracer.delivered(entry.message, queue.name, entry.redelivered, queue.vhost,
+                                     session.name, channel.number, session.user)  # fmt: skip
+        self.trace(self.vhosts[queue.vhost], copy)
 
     # ---- dead-lettering ---------------------------------------------------------
     def dead_letter(self, queue: Queue, entries: list[Entry], reason: str) -> None:

@@ -64,6 +64,8 @@ def basic_publish(
     counters.received += 1
     if channel.tx is not None:
         publish.deliver_replies_now(ctx, exchange, message)
+        if state.vhost.tracing:
+            publish.trace(ctx, state, channel, exchange, message)
         channel.tx.actions.append(HeldPublish(exchange, message, m.mandatory))
         return None
     seq = None
@@ -160,6 +162,8 @@ def basic_get(
         return unchecked(commands.Basic.GetEmpty)
     dispatcher.expire_head(queue, strict=True)  # message_count is what is left after it
     channel.get(queue, entry, m.no_ack, ctx.now)
+    if state.vhost.tracing:
+        dispatcher.trace_delivery(queue, entry, channel)
     _count_get(dispatcher.counters, queue.is_quorum, m.no_ack, entry.redelivered)
     if entry.stored:
         ctx.journal.delivered(queue, entry, m.no_ack)

@@ -25,6 +25,7 @@ from amqpd.model.message import (
     string_keys,
 )
 from amqpd.model.permissions import WRITE, require, require_topic
+from amqpd.model.queue import Queue
 from amqpd.model.reply_to import REPLY_PREFIX, REPLY_TO
 from amqpd.model.routing import route, routing_keys
 from amqpd.wire import properties as props_codec
@@ -124,6 +125,8 @@ def route_and_enqueue(
     """Route a checked message; returns False if a queue refused it (for a nack)."""
     delay = delay_of(exchange, message)
     if delay is not None:
+        if state.vhost.tracing and not replies_sent:
+            trace(ctx, state, channel, exchange, message, [])
         ctx.delayed.hold(state.vhost, exchange, message, ctx.now + delay / 1000)
         return True
     keys = routing_keys(message)
@@ -135,6 +138,8 @@ def route_and_enqueue(
             _return(state, channel, message)
             mandatory = False
     queues = route(state.vhost, exchange, message, keys)
+    if state.vhost.tracing and not replies_sent:  # a held publish was traced when it came
+        trace(ctx, state, channel, exchange, message, queues)
     counters = ctx.dispatcher.counters
     if queues:
         counters.routed += 1
@@ -148,6 +153,29 @@ def route_and_enqueue(
     for queue in queues:
         accepted = ctx.dispatcher.enqueue(queue, message) and accepted
     return accepted
+
+
+def trace(
+    ctx: BrokerContext,
+    state: SessionState,
+    channel: ChannelModel,
+    exchange: Exchange,
+    message: Message,
+    queues: list[Queue] | None = None,
+) -> None:
+    """The firehose copy of a publish (tracing.py), naming the queues it was routed
+    to; a publish a transaction holds is routed here only to name them, as RabbitMQ
+    traces it when it arrives, not at commit."""
+    keys = [k for k in routing_keys(message) if not k.startswith(REPLY_PREFIX)]
+    if queues is None:
+        queues = route(state.vhost, exchange, message, keys)
+    # The default exchange names a queue per key, there or not (RabbitMQ's routed_queues).
+    names = list(dict.fromkeys(keys)) if exchange.name == "" else [q.name for q in queues]
+    session = state.session
+    copy = ctx.dispatcher.tracer.published(
+        message, state.vhost.name, session.name, channel.number, session.user, names
+    )
+    ctx.dispatcher.trace(state.vhost, copy)
 
 
 def _return(state: SessionState, channel: ChannelModel, message: Message) -> None:

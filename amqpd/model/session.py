@@ -16,6 +16,7 @@ from amqpd.wire.codec import ContentHeader
 class Session(Protocol):
     vhost: str
     user: str
+    name: str  # "peer -> local address", as RabbitMQ names connections
     client_properties: dict
 
     @property

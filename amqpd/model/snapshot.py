@@ -216,6 +216,11 @@ def consumers(broker: Broker, vhost: str | None = None) -> list[ConsumerSnapshot
     return found
 
 
+def tracing(broker: Broker, vhost: str) -> bool:
+    """Whether the firehose traces ``vhost`` (rabbitmqctl list_vhosts tracing)."""
+    return vhost in broker.traced
+
+
 def _vhosts(broker: Broker, name: str | None) -> list[VirtualHost]:
     if name is None:
         return list(broker.vhosts.values())

@@ -51,6 +51,7 @@ class VirtualHost:
         }
         self.queues: dict[str, Queue] = {}
         self.policies = PolicySet()  # its policies and operator policies (parameters.py)
+        self.tracing = False  # the firehose is on (tracing.py): publishes and deliveries copied
 
     # ---- lookups ----------------------------------------------------------------
     def exchange(self, name: str) -> Exchange:

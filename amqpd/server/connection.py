@@ -24,6 +24,7 @@ import logging
 import math
 import time
 from collections.abc import Awaitable, Callable
+from functools import cached_property
 
 import trio
 from pamqp.base import Frame as Method
@@ -120,6 +121,16 @@ class ConnectionHandler:
     @property
     def client_properties(self) -> dict:
         return self.conn.client_properties
+
+    @cached_property
+    def name(self) -> str:
+        """ "peer -> local address", as RabbitMQ names a connection (the firehose's
+        copies carry it)."""
+        try:
+            host, port = self.stream.socket.getsockname()[:2]
+        except (AttributeError, OSError):
+            return self.peer
+        return f"{self.peer} -> {host}:{port}"
 
     @property
     def writable(self) -> bool:

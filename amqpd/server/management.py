@@ -28,7 +28,6 @@ from amqpd.server.resources import disk_free, resident_memory
 log = logging.getLogger("amqpd.management")
 
 
-
 class ManagementService:
     """What the management resources see (a ManagementContext), and the HTTP listener."""
 
@@ -39,7 +38,7 @@ class ManagementService:
         self.admin = Admin(server.broker)
         config = server.config
         self.node = NodeInfo(
-            name=f"rabbit@{socket.gethostname().split('.')[0] or 'localhost'}",
+            name=node_name(),
             product_name="amqpd",
             product_version=_amqpd_version(),
             rabbitmq_version=config.version,
@@ -106,6 +105,11 @@ class ManagementService:
         if self.http.port is not None:
             out.append(Listener("http", bind, self.http.port))
         return out
+
+
+def node_name() -> str:
+    """The node's name, as RabbitMQ's: rabbit@ and the short host name."""
+    return f"rabbit@{socket.gethostname().split('.')[0] or 'localhost'}"
 
 
 def _local_address(handler, bind: str, port: int) -> tuple[str, int]:  # noqa: ANN001

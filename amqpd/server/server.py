@@ -20,7 +20,7 @@ from amqpd.model.recovery import Recovered
 from amqpd.server import definitions_file
 from amqpd.server.connection import ConnectionHandler
 from amqpd.server.login import PeerLogin
-from amqpd.server.management import ManagementService
+from amqpd.server.management import ManagementService, node_name
 from amqpd.server.metrics import MetricsService
 from amqpd.server.resources import ResourceMonitor, total_memory
 from amqpd.server.startup import Listener, RecoveryProgress, startup_lines
@@ -60,6 +60,7 @@ class Server:
             journal=Journal(enabled=True),
             access=self.access,
         )
+        self.broker.dispatcher.tracer.node = node_name()  # the firehose's copies name it
         store = MemoryStore() if config.store == "memory" else SQLiteStore(config.data_dir)
         self.storage = StoreRunner(store, self.broker, self.after_broker, self._store_failed)
         self._store_open = False

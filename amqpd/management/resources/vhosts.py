@@ -13,7 +13,7 @@ import json
 from amqpd.management import listing
 from amqpd.management.auth import listed_vhosts, visible_vhosts
 from amqpd.management.context import ManagementContext
-from amqpd.management.errors import bad_request, not_found
+from amqpd.management.errors import HTTPError, bad_request, not_found
 from amqpd.management.request import NO_CONTENT, Request, Response, created_or_updated
 from amqpd.management.resources.common import apply, queue_totals, vhost_param
 from amqpd.management.resources.users import (
@@ -48,7 +48,7 @@ def render(ctx: ManagementContext, name: str) -> dict:
         "metadata": {"description": info.description, "tags": list(info.tags)},
         "name": name,
         "tags": list(info.tags),
-        "tracing": False,
+        "tracing": snapshot.tracing(ctx.broker, name),
         **queue_totals(queues),
     }
 
@@ -69,10 +69,26 @@ async def put(ctx: ManagementContext, request: Request) -> Response:
     if not isinstance(description, str):
         raise bad_request("description must be a string")
     tags = parse_tags(body.get("tags", ""))
+    tracing = _tracing(body)
     creator = request.user.name
     outcome = await apply(ctx, lambda: Accounts(ctx.broker).put_vhost(
         name, description, tags, creator))  # fmt: skip
+    if tracing is not None:  # absent: the firehose stays as it is
+        Accounts(ctx.broker).set_tracing(name, tracing)
     return created_or_updated(outcome.created)
+
+
+def _tracing(body: dict) -> bool | None:
+    """The firehose switch of a vhost PUT: a boolean or "true"/"false", as RabbitMQ
+    parses it, which answers anything else with ["not_boolean", value]."""
+    if "tracing" not in body:
+        return None
+    value = body["tracing"]
+    if value is True or value == "true":
+        return True
+    if value is False or value == "false":
+        return False
+    raise HTTPError(400, "bad_request", ["not_boolean", value])
 
 
 async def delete(ctx: ManagementContext, request: Request) -> Response:
