@@ -109,3 +109,30 @@ def test_health_checks_as_rabbitmq_diagnostics(both, command, flags):
     node = Api(url).call("GET", "/api/overview")["node"]
     ref_node = theirs("-q", "eval", "node().").out.strip()
     assert mine.out == ref.out.replace(ref_node, node)
+
+
+def test_trace_on_and_off_as_rabbitmqctl(both):
+    url, reference = both
+    vhost = f"{VHOST}-trace"
+    try:
+        same(url, "add_vhost", vhost, "--description", "traced")
+        for flags in ((), ("-q",), ("-s",)):
+            same(url, *flags, "trace_on", "-p", vhost)
+            for api in (Api(url), reference):
+                found = api.call("GET", f"/api/vhosts/{q(vhost)}")
+                assert (found["tracing"], found["description"]) == (True, "traced")
+            listed = [
+                row
+                for run in (
+                    ours(url, "list_vhosts", "name", "tracing"),
+                    theirs("list_vhosts", "name", "tracing"),
+                )  # fmt: skip
+                for row in run.out.splitlines()
+                if row.startswith(vhost)
+            ]
+            assert listed == [f"{vhost}\ttrue"] * 2
+            same(url, *flags, "trace_off", "-p", vhost)
+            assert Api(url).call("GET", f"/api/vhosts/{q(vhost)}")["tracing"] is False
+    finally:
+        theirs("trace_off", "-p", vhost)
+        same(url, "delete_vhost", vhost)

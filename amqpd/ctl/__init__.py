@@ -17,6 +17,7 @@ def load_commands() -> None:
         policies,
         queues,
         topology,
+        tracing,
         users,
         vhosts,
     )
