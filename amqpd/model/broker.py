@@ -80,7 +80,7 @@ class Broker:
         self._ack_watch: set[ChannelModel] = set()
         # Vhosts the firehose traces (tracing.py), by name: as in RabbitMQ, a name
         # stays on until trace_off, through a delete and a new vhost of that name.
-        self.traced: set[str] = set()
+        self.traced: set[str] = self.dispatcher.traced
 
     @property
     def now(self) -> float:

@@ -38,6 +38,7 @@ class Dispatcher:
         self.journal = journal or Journal()
         self.counters = Counters()  # totals for metrics (model/counters.py)
         self.tracer = Tracer()  # the firehose's copies, for vhosts that trace
+        self.traced: set[str] = set()  # the names of those vhosts (Broker.set_tracing)
         self.now = 0.0
         self._marked: dict[Queue, None] = {}
 
@@ -95,8 +96,7 @@ class Dispatcher:
         journal = self.journal
         counters = self.counters
         kind = queue.type == "quorum"  # the counters' index for this queue's type
-        vhost = self.vhosts.get(queue.vhost)
-        tracing = vhost is not None and vhost.tracing
+        tracing = queue.vhost in self.traced if self.traced else False  # no call when none
         while queue.consumers and queue.peek() is not None:
             consumer = queue.next_consumer(lambda c: c.channel.can_deliver(c))
             if consumer is None:
