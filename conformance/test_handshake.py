@@ -54,6 +54,10 @@ def test_tune_offers_the_default_limits(raw, broker):
     [
         b"AMQP\x00\x00\x09\x02",
         b"AMQP\x00\x00\x08\x00",
+        b"AMQP\x00\x00\x09\x00",
+        b"AMQP\x00\x00\x0a\x00",
+        b"AMQP\x00\x00\x08\x01",
+        b"AMQP\x01\x01\x00\x08",
         b"HTTP/1.1",
         b"\x01\x02\x03\x04\x05\x06\x07\x08",
     ],
@@ -62,6 +66,21 @@ def test_unsupported_protocol_header_gets_ours_then_close(raw, header):
     raw.send_raw(header)
     assert raw.read_bytes(8) == PROTOCOL_HEADER
     assert raw.wait_closed() == b""
+
+
+def test_the_0_9_header_is_taken_for_0_9_1(raw, broker):
+    raw.send_raw(b"AMQP\x01\x01\x00\x09")
+    _, start = raw.expect(commands.Connection.Start)
+    assert (start.version_major, start.version_minor) == (0, 9)
+    assert set(start.server_properties["capabilities"]) == RABBITMQ_CAPABILITIES
+
+
+def test_a_short_header_gets_no_answer_until_it_is_complete(raw):
+    raw.send_raw(b"AMQP")
+    with pytest.raises(TimeoutError):
+        raw.read_bytes(1, timeout=1)
+    raw.send_raw(b"\x00\x00\x09\x01")
+    raw.expect(commands.Connection.Start)
 
 
 def test_amqplain_login(raw, broker):
