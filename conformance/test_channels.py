@@ -206,3 +206,18 @@ def test_access_request_on_a_channel_never_opened(opened):
         30,
         10,
     )
+
+
+def test_commands_behind_a_connection_error_are_not_run(lab):
+    client, queue = lab.connect(), lab.queue()
+    exchange = lab.exchange()
+    bad = commands.Exchange.Declare(exchange=exchange, exchange_type="amqpd-no-such-type")
+    client.send_raw(frame.marshal(bad, 1) + frame.marshal(commands.Queue.Declare(queue=queue), 1))
+    code, _, class_id, method_id = client.expect_connection_error(timeout=10)
+    assert (code, class_id, method_id) == (503, 40, 10)
+    other = lab.connect()
+    other.send(1, commands.Queue.Declare(queue=queue, passive=True))
+    assert other.expect_channel_error(1)[:2] == (
+        404,
+        f"NOT_FOUND - no queue '{queue}' in vhost '/'",
+    )

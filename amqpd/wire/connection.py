@@ -272,6 +272,7 @@ class Connection(Handshake):
         if isinstance(error, ChannelError) and ch is not None and channel != 0:
             if ch.state is ChannelState.OPEN:
                 ch.state = ChannelState.CLOSING
+                self._drop_queued(channel)
                 self.send_method(
                     channel,
                     commands.Channel.Close(
@@ -280,6 +281,7 @@ class Connection(Handshake):
                 )
                 self._events.append(ChannelClosed(channel))
             return
+        self._drop_queued(None)
         self.send_method(
             0,
             commands.Connection.Close(
@@ -290,6 +292,20 @@ class Connection(Handshake):
             self._linger(error.reply_text)
         else:
             self._begin_closing(error.reply_text)
+
+    def _drop_queued(self, channel: int | None) -> None:
+        """Forget the commands (and own replies) still queued on a channel the
+        broker closes, or on every channel when it closes the connection: RabbitMQ
+        runs nothing a client sent after the command that failed."""
+        events = self._events
+        kept = [
+            e
+            for e in events
+            if type(e) not in _AWAITING_REPLY or (channel is not None and e.channel != channel)
+        ]
+        if len(kept) != len(events):
+            events.clear()
+            events.extend(kept)
 
     # ---- state changes ------------------------------------------------------------
 
