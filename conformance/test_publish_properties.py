@@ -1,7 +1,7 @@
 """Properties and headers that basic.publish checks or acts on, as in RabbitMQ 3.10.8.
 
 The per-message expiration (accepted forms and the exact refusals), the user-id
-property, and sender-selected distribution with the CC and BCC headers.
+property, the delivery mode, and sender-selected distribution with the CC and BCC headers.
 """
 
 import pytest
@@ -93,6 +93,62 @@ def test_user_id_is_checked_after_the_exchange_and_before_expiration(lab, broker
     client.open_channel(1)
     typed.publish(client, 1, routing_key="k", user_id="other", expiration="abc")
     assert client.expect_channel_error(1) == (406, user_refused("other", broker), 60, 40)
+
+
+# ---- delivery mode -----------------------------------------------------------------------
+
+
+def mode_refused(mode):
+    return 406, f"PRECONDITION_FAILED - invalid message: {{delivery_mode_unknown,{mode}}}", 60, 40
+
+
+@pytest.mark.parametrize("mode", [0, 3, 255])
+@pytest.mark.parametrize("routed", [True, False])
+def test_delivery_mode_other_than_1_or_2_is_refused(lab, mode, routed):
+    client, queue = lab.connect(), lab.queue()
+    declare(client, queue)
+    key = queue if routed else f"{queue}-nowhere"
+    typed.publish(client, 1, b"m", routing_key=key, delivery_mode=mode)
+    assert client.expect_channel_error(1) == mode_refused(mode)
+    client.open_channel(1)
+    assert typed.get(client, 1, queue) is None
+
+
+@pytest.mark.parametrize("mode", [None, 1, 2])
+def test_delivery_modes_1_and_2_and_none_are_kept(lab, mode):
+    client, queue = lab.connect(), lab.queue()
+    declare(client, queue)
+    props = {} if mode is None else {"delivery_mode": mode}
+    typed.publish(client, 1, b"m", routing_key=queue, content_type="t", **props)
+    _, got, body = wait_get(client, queue)
+    assert (got, body) == ({"content_type": "t", **props}, b"m")
+
+
+def test_delivery_mode_is_checked_after_the_exchange_the_expiration_and_cc(lab):
+    client, missing = lab.connect(), lab.exchange("missing")
+    typed.publish(client, 1, exchange=missing, routing_key="k", delivery_mode=3)
+    text = f"NOT_FOUND - no exchange '{missing}' in vhost '/'"
+    assert client.expect_channel_error(1) == (404, text, 60, 40)
+    client.open_channel(1)
+    typed.publish(client, 1, routing_key="k", delivery_mode=3, expiration="abc")
+    assert client.expect_channel_error(1) == (406, expiration_refused("abc", "no_integer"), 60, 40)
+    client.open_channel(1)
+    typed.publish(client, 1, routing_key="k", delivery_mode=3, headers=[("CC", "S", "k")])
+    text = 'PRECONDITION_FAILED - invalid message: {unacceptable_type_in_header,"CC",longstr}'
+    assert client.expect_channel_error(1) == (406, text, 60, 40)
+
+
+def test_commands_behind_a_refused_publish_are_not_run(lab):
+    client, queue = lab.connect(), lab.queue()
+    typed.publish(client, 1, routing_key="k", delivery_mode=0)
+    client.send(1, C.Queue.Declare(queue=queue))  # in the same packet as the publish
+    assert client.expect_channel_error(1) == mode_refused(0)
+    client.open_channel(1)
+    client.send(1, C.Queue.Declare(queue=queue, passive=True))
+    assert client.expect_channel_error(1)[:2] == (
+        404,
+        f"NOT_FOUND - no queue '{queue}' in vhost '/'",
+    )
 
 
 # ---- CC and BCC --------------------------------------------------------------------------

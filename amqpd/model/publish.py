@@ -60,9 +60,21 @@ def check_and_build(
     if exchange.type == "topic":
         require_topic(ctx.access, user, vhost.name, WRITE, exchange.name, method.routing_key)
     message = Message(method.exchange, method.routing_key, header, body)
-    if needs_properties(header.raw_properties):
+    raw = header.raw_properties
+    if needs_properties(raw):
         _apply_properties(ctx, state, channel, message)
+    if len(raw) > 2 and raw[0] & 0x10:  # delivery_mode is set
+        _check_delivery_mode(raw)
     return exchange, message
+
+
+def _check_delivery_mode(raw: bytes) -> None:
+    """RabbitMQ knows delivery modes 1 and 2 only (absent means 1)."""
+    mode = props_codec.delivery_mode(raw)
+    if mode != 1 and mode != 2:
+        raise ChannelError(
+            ReplyCode.PRECONDITION_FAILED, f"invalid message: {{delivery_mode_unknown,{mode}}}"
+        )
 
 
 def _apply_properties(

@@ -97,13 +97,18 @@ def headers(props: dict[str, object]) -> dict[str, Field]:
 
 
 def is_persistent(raw: bytes) -> bool:
-    """Whether delivery_mode is 2, read straight off the raw property bytes
-    (the hot path of every publish; skips the fields ahead of it)."""
+    """Whether delivery_mode is 2 (the hot path of every publish)."""
+    return delivery_mode(raw) == 2
+
+
+def delivery_mode(raw: bytes) -> int | None:
+    """The delivery_mode octet read straight off the raw property bytes, or None
+    when it is absent (skips the fields ahead of it, decodes nothing)."""
     if len(raw) < 3:
-        return False
+        return None
     flags = _U16.unpack_from(raw)[0]
     if not flags & 0x1000:
-        return False
+        return None
     try:
         pos = 2
         for bit in (0x8000, 0x4000):  # content_type, content_encoding: short strings
@@ -111,6 +116,6 @@ def is_persistent(raw: bytes) -> bool:
                 pos += 1 + raw[pos]
         if flags & 0x2000:  # headers: a table with a 32-bit length
             pos += 4 + int.from_bytes(raw[pos : pos + 4], "big")
-        return raw[pos] == 2
+        return raw[pos]
     except IndexError:
-        return False
+        return None
