@@ -179,9 +179,12 @@ def _publish_properties(given: object) -> dict:
         typed = _property(name, value)
         if typed is not None:
             props[name] = typed
-    for name in ("delivery_mode", "priority"):
-        if not 0 <= props.get(name, 0) <= 255:
-            raise HTTPError(400, "bad_request", ["not_int", name])
+    mode = props.get("delivery_mode", 1)
+    if not 0 <= mode <= 255:  # 0 and 3..255 are refused by publish's own check
+        reason = f"406 PRECONDITION_FAILED - invalid message: {{delivery_mode_unknown,{mode}}}"
+        raise HTTPError(400, "bad_request", reason)
+    if not 0 <= props.get("priority", 0) <= 255:
+        raise HTTPError(400, "bad_request", ["not_int", "priority"])
     try:
         props_codec.encode(props)
     except (TableError, ValueError, OverflowError):
