@@ -7,7 +7,8 @@ lifetimes, and routing checked end to end: publish, then basic.get.
 import pytest
 from pamqp import commands as C
 
-from conformance.helpers import bind, declare_exchange, drain, wait_for
+from conformance import typed
+from conformance.helpers import acked, bind, declare_exchange, drain, wait_for
 from conformance.typed import encode_table
 
 DEFAULT_REFUSED = "ACCESS_REFUSED - operation not permitted on the default exchange"
@@ -522,3 +523,102 @@ def test_headers_binding_values_of_other_types(lab, code, value, routed):
     client.expect(C.Queue.BindOk)
     client.publish(1, b"m", exchange=x, properties=C.Basic.Properties(headers={"a": 7}))
     assert drain(client, queue) == ([b"m"] if routed else [])
+
+
+# Header values by how RabbitMQ's headers exchange compares them (Erlang's ==):
+# each group matches itself and nothing else.
+VALUE_GROUPS = {
+    "five": [("b", 5), ("B", 5), ("s", 5), ("u", 5), ("I", 5), ("i", 5), ("l", 5),
+             ("f", 5.0), ("d", 5.0), ("T", 5)],  # integers, floats, timestamps: by value
+    "decimal 5": [("D", (0, 5))],  # not an integer, and not 5.0 with one decimal place
+    "decimal 5.0": [("D", (1, 50))],
+    "true": [("t", True)],  # not 1
+    "one": [("b", 1)],
+    "false": [("t", False)],
+    "zero": [("b", 0)],
+    "text 5": [("S", "5"), ("x", b"5")],  # longstr and byte array are both binaries
+    "empty text": [("S", "")],
+    "five and a half": [("f", 5.5), ("d", 5.5)],
+    "array": [("A", [("I", 5)])],
+    "array of a byte": [("A", [("b", 5)])],  # elements keep their types
+    "table": [("F", [("a", "I", 5)])],
+    "empty list": [("F", []), ("A", [])],  # both are Erlang's []
+    "void": [("V", None)],
+}  # fmt: skip
+VALUES = [(group, field) for group, fields in VALUE_GROUPS.items() for field in fields]
+
+
+def test_headers_values_match_as_erlang_terms(lab):
+    client, x = lab.connect(), lab.exchange("headers")
+    declare_exchange(client, x, "headers")
+    queues = []
+    for code, value in (field for _, field in VALUES):
+        queues.append(temp_queue(client))
+        table = encode_table([("x-match", "S", "any"), ("k", code, value)])
+        client.send_with_table(1, C.Queue.Bind(queue=queues[-1], exchange=x), table)
+        client.expect(C.Queue.BindOk)
+    client.call_ok(1, C.Confirm.Select(), C.Confirm.SelectOk)
+    for number, (_, (code, value)) in enumerate(VALUES, 1):
+        typed.publish(client, 1, str(number - 1).encode(), exchange=x, headers=[("k", code, value)])
+    acked(client, len(VALUES))
+    for (group, bound), queue in zip(VALUES, queues, strict=True):
+        got = sorted(int(body) for body in drain(client, queue))
+        void = bound == ("V", None)  # a void binding value: any header of that name
+        expected = [n for n, (other, _) in enumerate(VALUES) if void or other == group]
+        assert got == expected, (group, bound)
+
+
+def bad_x_match_value(shown):
+    return (
+        f"PRECONDITION_FAILED - Invalid x-match field value {shown}; "
+        "expected all, any, all-with-x, or any-with-x"
+    )
+
+
+def bad_x_match_type(kind, shown):
+    return (
+        f"PRECONDITION_FAILED - Invalid x-match field type {kind} (value {shown}); expected longstr"
+    )
+
+
+X_MATCH_REFUSED = [
+    (("S", "foo"), bad_x_match_value('<<"foo">>')),
+    (("S", ""), bad_x_match_value("<<>>")),
+    (("S", "ALL"), bad_x_match_value('<<"ALL">>')),
+    (("S", "any "), bad_x_match_value('<<"any ">>')),
+    (("x", b"all"), bad_x_match_type("binary", '<<"all">>')),
+    (("I", 1), bad_x_match_type("signedint", "1")),
+    (("t", True), bad_x_match_type("bool", "true")),
+    (("A", [("S", "all")]), bad_x_match_type("array", '[{longstr,<<"all">>}]')),
+    (("V", None), bad_x_match_type("void", "undefined")),
+    (("F", []), bad_x_match_type("table", "[]")),
+]
+
+
+@pytest.mark.parametrize(
+    "x_match, text", X_MATCH_REFUSED, ids=[repr(v) for v, _ in X_MATCH_REFUSED]
+)
+def test_headers_binding_with_an_unknown_x_match_is_refused(lab, x_match, text):
+    client, x, other = lab.connect(), lab.exchange("headers"), lab.exchange("fanout")
+    declare_exchange(client, x, "headers")
+    declare_exchange(client, other, "fanout")
+    queue = temp_queue(client)
+    table = encode_table([("x-match", *x_match), ("k", "S", "v")])
+    client.send_with_table(1, C.Queue.Bind(queue=queue, exchange=x), table)
+    assert client.expect_channel_error(1) == (406, text, 50, 20)
+    client.open_channel(1)
+    client.send_with_table(1, C.Exchange.Bind(destination=other, source=x), table)
+    assert client.expect_channel_error(1) == (406, text, 40, 30)
+    client.open_channel(1)
+    # Only a headers exchange's bindings are checked, and unbinding is never refused.
+    client.send_with_table(1, C.Exchange.Bind(destination=x, source=other), table)
+    client.expect(C.Exchange.BindOk)
+    client.send_with_table(1, C.Queue.Unbind(queue=queue, exchange=x), table)
+    client.expect(C.Queue.UnbindOk)
+
+
+@pytest.mark.parametrize("mode", ["all", "any", "all-with-x", "any-with-x"])
+def test_headers_binding_with_each_x_match_mode(lab, mode):
+    client, x = lab.connect(), lab.exchange("headers")
+    declare_exchange(client, x, "headers")
+    bind(client, temp_queue(client), x, arguments={"x-match": mode, "k": "v"})

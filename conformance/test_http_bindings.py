@@ -144,3 +144,27 @@ def test_bindings_are_not_paged(api, pair):
     api.post(_factory(exchange, "q", queue), {"routing_key": "a"})
     answer = api.get(path("exchanges", "/", exchange, "bindings", "source") + "?page=1")
     assert isinstance(answer.json, list) and len(answer.json) == 1
+
+
+@pytest.mark.parametrize(
+    ("x_match", "reason"),
+    [
+        (
+            "foo",
+            'Invalid x-match field value <<"foo">>; expected all, any, all-with-x, or any-with-x',
+        ),
+        (5, "Invalid x-match field type long (value 5); expected longstr"),
+    ],
+)
+def test_a_headers_binding_with_an_unknown_x_match(api, x_match, reason):
+    tag = uuid.uuid4().hex[:8]
+    exchange, queue = f"http-bhx-{tag}", f"http-bhq-{tag}"
+    assert api.put(path("exchanges", "/", exchange), {"type": "headers"}).status == 201
+    assert api.put(path("queues", "/", queue), {}).status == 201
+    try:
+        body = {"routing_key": "", "arguments": {"x-match": x_match}}
+        answer = api.post(_factory(exchange, "q", queue), body)
+        assert (answer.status, answer.json) == (400, {"error": "bad_request", "reason": reason})
+    finally:
+        api.delete(path("exchanges", "/", exchange))
+        api.delete(path("queues", "/", queue))

@@ -16,7 +16,7 @@ from amqpd.model import journal as journal_module
 from amqpd.model import recovery
 from amqpd.model.broker import Broker
 from amqpd.model.journal import Journal
-from amqpd.store import Batch, MessageRecord, Op, QueueRecord
+from amqpd.store import Batch, BindingRecord, ExchangeRecord, MessageRecord, Op, QueueRecord
 from amqpd.store.memory import MemoryStore
 from amqpd.store.sqlite import SQLiteStore
 from amqpd.wire.fieldtable import TableError
@@ -172,3 +172,21 @@ def test_an_unreadable_paged_message_is_set_aside_and_paging_goes_on():
     assert got == [f"m{s}".encode() for s in range(total) if s != bad]
     assert queue.message_count == 0
     assert (1, bad) in store.set_aside
+
+
+def test_a_stored_binding_refused_since_is_left_out_and_the_rest_restored(store, caplog):
+    # A headers binding with an x-match RabbitMQ refuses, stored before amqpd refused it.
+    bad = b"\x00\x00\x00\x10\x07x-matchS\x00\x00\x00\x03foo"
+    stored_queue(store)
+    store.apply(Batch(entities=[
+        (Op.EXCHANGE_PUT, ExchangeRecord("/", "h", "headers", False, False, EMPTY_TABLE)),
+        (Op.BINDING_PUT, BindingRecord("/", "h", "queue", "q", "", bad, "b1")),
+        (Op.BINDING_PUT, BindingRecord("/", "amq.direct", "queue", "q", "k", EMPTY_TABLE, "b2")),
+    ], durable=True))  # fmt: skip
+    store = reopen(store)
+    with caplog.at_level(logging.ERROR, "amqpd.recovery"):
+        broker = restart(store)
+    vhost = broker.vhosts["/"]
+    assert vhost.exchanges["h"].bindings == {}
+    assert list(vhost.exchanges["amq.direct"].router.route("k", None)) != []
+    assert "binding h -> q not restored" in caplog.text

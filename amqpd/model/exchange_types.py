@@ -8,11 +8,13 @@ routed to once.
 
 from __future__ import annotations
 
-import decimal
 from collections.abc import Hashable, Iterable
 from typing import Protocol
 
+from amqpd.errors import ChannelError, ReplyCode
 from amqpd.model.topic import TopicTrie
+from amqpd.wire.erlang import field_p
+from amqpd.wire.fieldtable import TYPE_NAMES, Field, typed_table
 
 
 class ExchangeType(Protocol):
@@ -81,76 +83,109 @@ class Headers:
 
     A binding argument without a value (void) asks only that the header be
     present. Arguments starting with "x-" take no part in matching, unless
-    x-match is all-with-x or any-with-x. A value matches only one of the same
-    type class (numbers, binaries, booleans...), as in RabbitMQ.
+    x-match is all-with-x or any-with-x. Values compare as RabbitMQ's Erlang
+    terms do (see ``term``). Headers and arguments are typed tables.
     """
 
     def __init__(self) -> None:
-        self._bindings: list[tuple[Hashable, str, dict]] = []
+        self._bindings: list[tuple[Hashable, str, dict, _Matcher]] = []
 
     def bind(self, destination: Hashable, key: str, arguments: dict) -> None:
-        self._bindings.append((destination, key, dict(arguments or {})))
+        arguments = arguments or {}
+        matcher = _matcher(typed_table(arguments))
+        self._bindings.append((destination, key, dict(arguments), matcher))
 
     def unbind(self, destination: Hashable, key: str, arguments: dict) -> None:
         wanted = (destination, key, dict(arguments or {}))
         for i, binding in enumerate(self._bindings):
-            if binding == wanted:
+            if binding[:3] == wanted:
                 del self._bindings[i]
                 return
 
     def route(self, key: str, headers: dict | None) -> Iterable[Hashable]:
         headers = headers or {}
-        return {dest for dest, _key, args in self._bindings if headers_match(args, headers)}
+        return {dest for dest, _key, _args, matcher in self._bindings if matcher(headers)}
 
 
-def headers_match(arguments: dict, headers: dict) -> bool:
-    mode = arguments.get("x-match", "all")
-    if isinstance(mode, bytes):
-        mode = mode.decode("utf-8", "replace")
+_PRESENT = object()  # a void binding value: the header need only be there
+_NUMBERS = frozenset("bBsuIilLfdT")
+X_MATCH_MODES = ("all", "any", "all-with-x", "any-with-x")
+
+
+def term(field: Field) -> object:
+    """A typed value as RabbitMQ's headers exchange compares it (Erlang's ==).
+
+    Integers of every width, floats and timestamps are numbers and compare by
+    value; a decimal is a {scale, value} pair equal only to the same pair; a
+    boolean is an atom, never 1; longstr and byte array are both binaries.
+    Arrays and tables are lists of their elements with their types, so within
+    them the types must agree too (and an empty table is an empty array).
+    """
+    kind, value = field
+    if kind in _NUMBERS or kind in "Sx":
+        return value
+    if kind == "D":
+        return ("D", value.as_tuple())  # type: ignore[union-attr]
+    if kind == "A":
+        return ("list", tuple((k, term((k, v))) for k, v in value))  # type: ignore[union-attr]
+    if kind == "F":
+        items = value.items()  # type: ignore[union-attr]
+        return ("list", tuple((name, k, term((k, v))) for name, (k, v) in items))
+    return (kind, value)
+
+
+def _matcher(arguments: dict[str, Field]) -> _Matcher:
+    mode_field = arguments.get("x-match")
+    mode = mode_field[1].decode("utf-8", "replace") if mode_field else "all"
     with_x = mode in ("all-with-x", "any-with-x")
-    want_all = mode in ("all", "all-with-x")
-    considered = [
-        (name, value)
-        for name, value in arguments.items()
+    wanted = [
+        (name, _PRESENT if field[0] == "V" else term(field))
+        for name, field in arguments.items()
         if name != "x-match" and (with_x or not name.startswith("x-"))
     ]
-    if not considered:
+    return _Matcher(mode in ("all", "all-with-x"), wanted)
+
+
+class _Matcher:
+    """One binding's arguments, turned into terms once, matched against headers."""
+
+    __slots__ = ("want_all", "wanted")
+
+    def __init__(self, want_all: bool, wanted: list[tuple[str, object]]) -> None:
+        self.want_all, self.wanted = want_all, wanted
+
+    def __call__(self, headers: dict[str, Field]) -> bool:
+        want_all = self.want_all
+        for name, value in self.wanted:
+            field = headers.get(name)
+            matched = field is not None and (value is _PRESENT or value == term(field))
+            if matched is not want_all:
+                return matched
         return want_all
-    for name, value in considered:
-        matched = name in headers and (value is None or same_value(value, headers[name]))
-        if want_all and not matched:
-            return False
-        if not want_all and matched:
-            return True
-    return want_all
 
 
-def same_value(a: object, b: object) -> bool:
-    """Equal as RabbitMQ compares header values: within a type class, by value.
-
-    Numbers of any width or kind compare by value (7 matches 7.0), text and
-    byte arrays are both binaries; a boolean is not a number, "1" is not 1.
-    """
-    class_a, class_b = _type_class(a), _type_class(b)
-    if class_a != class_b:
-        return False
-    if class_a == "binary":
-        return _as_bytes(a) == _as_bytes(b)
-    return a == b
+def headers_match(arguments: dict, headers: dict[str, Field]) -> bool:
+    """Whether typed headers match a binding's arguments (plain or typed)."""
+    return _matcher(typed_table(arguments))(headers)
 
 
-def _type_class(value: object) -> str:
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int | float | decimal.Decimal):
-        return "number"
-    if isinstance(value, str | bytes | bytearray):
-        return "binary"
-    return type(value).__name__
-
-
-def _as_bytes(value: object) -> bytes:
-    return value.encode("utf-8") if isinstance(value, str) else bytes(value)
+def check_binding(exchange_type: str, arguments: dict) -> None:
+    """A headers binding's x-match must be one of RabbitMQ's four longstr modes."""
+    if exchange_type != "headers" or not arguments or "x-match" not in arguments:
+        return
+    kind, value = typed_table(arguments)["x-match"]
+    if kind != "S":
+        raise ChannelError(
+            ReplyCode.PRECONDITION_FAILED,
+            f"Invalid x-match field type {TYPE_NAMES.get(kind, kind)} "
+            f"(value {field_p((kind, value))}); expected longstr",
+        )
+    if value.decode("utf-8", "replace") not in X_MATCH_MODES:  # type: ignore[union-attr]
+        raise ChannelError(
+            ReplyCode.PRECONDITION_FAILED,
+            f"Invalid x-match field value {field_p((kind, value))}; "
+            "expected all, any, all-with-x, or any-with-x",
+        )
 
 
 REGISTRY: dict[str, type] = {

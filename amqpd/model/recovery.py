@@ -27,6 +27,7 @@ from amqpd.model.broker import Broker
 from amqpd.model.exchange import Exchange
 from amqpd.model.journal import entries_from_records, message_from_record
 from amqpd.model.queue import Queue
+from amqpd.model.vhost import VirtualHost
 from amqpd.store import (
     BindingRecord,
     DelayedRecord,
@@ -159,6 +160,13 @@ def _restore_binding(broker: Broker, record: BindingRecord) -> None:
     if source is None:
         return
     arguments = _arguments(record.arguments)
+    try:
+        _bind(vhost, source, record, arguments)
+    except AMQPError as err:  # stored before amqpd refused it (an unknown x-match, say)
+        log.error("store: binding %s -> %s not restored: %s", record.source, record.dest, err)
+
+
+def _bind(vhost: VirtualHost, source: Exchange, record: BindingRecord, arguments: dict) -> None:
     if record.dest_kind == "queue":
         queue = vhost.queues.get(record.dest)
         if queue is not None:

@@ -45,7 +45,7 @@ def route(
 def _destinations(exchange: Exchange, message: Message, keys: list[str]) -> list[tuple[str, str]]:
     """Where one exchange sends the message: its bindings' matches, else its alternate."""
     if exchange.type == "headers":
-        dests = list(exchange.router.route("", message.headers))
+        dests = list(exchange.router.route("", message.typed_headers))
     else:
         dests = [dest for key in keys for dest in exchange.router.route(key, None)]
     if not dests and exchange.alternate:

@@ -22,6 +22,7 @@ from amqpd.model.exchange import (
     default_exchange_refused,
     is_known_type,
 )
+from amqpd.model.exchange_types import check_binding
 from amqpd.model.journal import Journal
 from amqpd.model.message import freeze
 from amqpd.model.policies import PolicySet
@@ -281,6 +282,7 @@ class VirtualHost:
     def bind_queue(self, queue: Queue, exchange: Exchange, key: str, arguments: dict) -> None:
         if exchange.name == "":
             raise default_exchange_refused()
+        check_binding(exchange.type, arguments)
         frozen = freeze(arguments or {})
         dest = queue_dest(queue.name)
         if (dest, key, frozen) in exchange.bindings:
@@ -302,6 +304,7 @@ class VirtualHost:
     ) -> None:
         if "" in (destination.name, source.name):
             raise default_exchange_refused()
+        check_binding(source.type, arguments)
         frozen = freeze(arguments or {})
         dest = exchange_dest(destination.name)
         if (dest, key, frozen) in source.bindings:

@@ -6,6 +6,8 @@ offending octets and error terms in the same notation RabbitMQ uses.
 
 from __future__ import annotations
 
+from amqpd.wire.fieldtable import TYPE_NAMES
+
 # Erlang's ~p prints a binary as a string when every byte is printable (latin-1).
 _ESCAPES = {
     8: "\\b",
@@ -57,3 +59,32 @@ def frame_error_text(frame_type: int, payload: bytes, term: tuple | str) -> str:
     if isinstance(term, str):
         return head + term
     return head + tuple_p(len(head), *term)
+
+
+def field_p(field: tuple[str, object]) -> str:
+    """~p of a typed field table value as RabbitMQ holds it (flat, unwrapped):
+    binaries as <<"text">>, void as undefined, arrays and tables as lists of
+    typed tuples."""
+    kind, value = field
+    if kind in "Sx":
+        return binary_p(value)  # type: ignore[arg-type]
+    if kind == "t":
+        return "true" if value else "false"
+    if kind == "V":
+        return "undefined"
+    if kind == "D":
+        exponent = value.as_tuple().exponent  # type: ignore[union-attr]
+        return f"{{{-exponent},{int(value.scaleb(-exponent))}}}"  # type: ignore[union-attr]
+    if kind == "A":
+        items = value  # type: ignore[assignment]
+        return "[" + ",".join(f"{{{TYPE_NAMES[k]},{field_p((k, v))}}}" for k, v in items) + "]"
+    if kind == "F":
+        return (
+            "["
+            + ",".join(
+                f"{{{binary_p(name.encode())},{TYPE_NAMES[k]},{field_p((k, v))}}}"
+                for name, (k, v) in value.items()  # type: ignore[union-attr]
+            )
+            + "]"
+        )
+    return repr(value)
