@@ -20,11 +20,12 @@ LAYERS = [
     "errors", "names", "timers", "confirms", "topic", "exchange_types", "arguments",
     "queue_args", "access", "permissions", "session", "policies", "counters",
     # messages and queues
-    "message", "deadletter", "ready", "queue", "exchange", "tracing", "transactions",
+    "message", "deadletter", "ready", "stream", "queue", "exchange", "tracing",
+    "transactions",
     # channels, the journal, topology and routing
     "channel", "journal", "vhost", "routing",
     # moving messages, and the features built on it
-    "dispatcher", "delayed", "reply_to", "parameters",
+    "stream_readers", "dispatcher", "delayed", "reply_to", "parameters",
     # what handlers see, the handlers, the broker on top
     "context", "publish", "method_support", "topology", "handlers", "broker", "recovery",
     # readers and changers from outside AMQP (management API, CLI)

@@ -31,6 +31,13 @@ QUEUE_EQUIVALENCE_ARGS = (
     "x-delivery-limit",
     "x-queue-master-locator",
 )
+# Compared as well when the queue is a stream.
+STREAM_EQUIVALENCE_ARGS = (
+    "x-max-age",
+    "x-stream-max-segment-size-bytes",
+    "x-initial-cluster-size",
+    "x-queue-leader-locator",
+)
 
 
 # RabbitMQ's type names for Python values built in code rather than read off

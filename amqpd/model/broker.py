@@ -20,20 +20,21 @@ from pamqp import commands
 
 from amqpd import defaults
 from amqpd.errors import AMQPConnectionError, AMQPError, ChannelError, ReplyCode
-from amqpd.model import handlers, parameters
+from amqpd.model import handlers, parameters, stream_readers
 from amqpd.model.access import FULL, Access, VhostInfo
 from amqpd.model.channel import ChannelModel, Consumer
 from amqpd.model.context import SessionState
 from amqpd.model.delayed import DelayedDelivery
 from amqpd.model.dispatcher import Dispatcher
 from amqpd.model.errors import WaitForStore
-from amqpd.model.journal import Commit, Journal, entries_from_records
+from amqpd.model.journal import Commit, Journal, StreamRead, entries_from_records
 from amqpd.model.queue import Queue
 from amqpd.model.reply_to import DirectReplyTo
 from amqpd.model.session import Session
+from amqpd.model.stream import entry_from_record
 from amqpd.model.timers import Timer, Timers
 from amqpd.model.vhost import VirtualHost
-from amqpd.store import MessageRecord
+from amqpd.store import MessageRecord, StreamRecord
 from amqpd.wire.assembler import Command
 from amqpd.wire.codec import method_ids
 
@@ -359,6 +360,12 @@ class Broker:
         if dropped:
             self.dispatcher.dead_letter(queue, dropped, "maxlen")
         self.queue_changed(queue)
+
+    def stream_read(self, request: StreamRead, records: list[StreamRecord]) -> None:
+        """Messages of a stream's log came back from the store for one consumer."""
+        self.tick()
+        stream_readers.read_back(request, [entry_from_record(record) for record in records])
+        self.queue_changed(request.queue)
 
     def confirm(self, channel: ChannelModel, seq: int, ok: bool = True) -> None:
         assert channel.confirms is not None

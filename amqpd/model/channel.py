@@ -10,6 +10,7 @@ from amqpd.model.confirms import Confirms
 from amqpd.model.message import Message
 from amqpd.model.queue import Entry, Queue
 from amqpd.model.session import Session
+from amqpd.model.stream import Cursor
 from amqpd.model.transactions import Transaction
 from amqpd.wire.codec import ContentHeader, unchecked
 
@@ -25,6 +26,7 @@ class Consumer:
     arguments: dict = field(default_factory=dict)
     priority: int = 0
     unacked: int = 0
+    cursor: Cursor | None = None  # where a stream consumer is in the log
 
 
 @dataclass(slots=True)

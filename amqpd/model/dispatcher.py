@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from amqpd.model import deadletter
+from amqpd.model import deadletter, stream_readers
 from amqpd.model.channel import ChannelModel
 from amqpd.model.counters import Counters
 from amqpd.model.exchange import TRACE_EXCHANGE
@@ -49,6 +49,10 @@ class Dispatcher:
     # ---- into queues ------------------------------------------------------------
     def enqueue(self, queue: Queue, message: Message) -> bool:
         """Put a message in a queue; False if the queue refused it (reject-publish)."""
+        if queue.stream is not None:
+            stream_readers.append(queue, message, self.wall_clock(), self.journal)
+            self.mark(queue)
+            return True
         if queue.overflow != "drop-head" and queue.would_overflow(message):
             if queue.overflow == "reject-publish-dlx":
                 self._dead_letter_messages(queue, [message], "maxlen")
@@ -61,7 +65,7 @@ class Dispatcher:
 
     def requeue(self, queue: Queue, entry: Entry) -> None:
         """A delivery comes back: expired ones die, quorum ones may reach their limit."""
-        if queue.deleted:
+        if queue.deleted or queue.stream is not None:  # a stream delivery stays in the log
             return
         if entry.expires_at is not None and entry.expires_at <= self.now:
             self.dead_letter(queue, [entry], "expired")
@@ -83,6 +87,9 @@ class Dispatcher:
                 self._reconcile(queue)
 
     def _reconcile(self, queue: Queue) -> None:
+        if queue.stream is not None:
+            stream_readers.hand_out(queue, self.journal, self.counters, self.now)
+            return
         self.expire_head(queue, strict=True)
         self._hand_out(queue)
         self._enforce_limits(queue)

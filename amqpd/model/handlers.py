@@ -13,7 +13,7 @@ from pamqp import commands
 from pamqp.base import Frame as Method
 
 from amqpd.errors import AMQPConnectionError, ChannelError, ReplyCode
-from amqpd.model import names, publish
+from amqpd.model import names, publish, stream_readers
 from amqpd.model.channel import ChannelModel, Consumer, Unacked
 from amqpd.model.confirms import Confirms
 from amqpd.model.context import BrokerContext, SessionState
@@ -97,12 +97,18 @@ def basic_consume(
     if tag in channel.consumers:
         raise AMQPConnectionError(ReplyCode.NOT_ALLOWED, f"attempt to reuse consumer tag '{tag}'")
     arguments = m.arguments or {}
-    _check_consumer(queue, channel, m.exclusive, arguments)
+    cursor = None
+    if queue.stream is not None:  # every consumer reads the log from where it starts
+        wall = ctx.dispatcher.wall_clock()
+        cursor = stream_readers.start(queue, channel, m.no_ack, arguments, wall)
+    else:
+        _check_consumer(queue, channel, m.exclusive, arguments)
     priority = arguments.get("x-priority", 0)
-    exclusive = m.exclusive and not queue.is_quorum
+    exclusive = m.exclusive and queue.type == "classic"  # the others do not enforce it
     consumer = Consumer(
         tag, queue, channel, m.no_ack, exclusive, channel.prefetch, dict(arguments), priority
     )
+    consumer.cursor = cursor
     channel.consumers[tag] = consumer
     queue.add_consumer(consumer)
     ctx.dispatcher.schedule_queue_expiry(queue)
@@ -148,6 +154,8 @@ def basic_get(
     m = command.method
     allowed(ctx, state, READ, "queue", queue_name(channel, m.queue))
     queue = owned_queue(state, channel, m.queue)
+    if queue.stream is not None:
+        raise stream_readers.not_supported("basic.get", queue)
     dispatcher = ctx.dispatcher
     dispatcher.touch(queue)
     dispatcher.expire_head(queue, strict=True)
@@ -232,6 +240,10 @@ def _settle(
     settled = channel.settle(tag, multiple)
     if settled is None:
         raise ChannelError(ReplyCode.PRECONDITION_FAILED, f"unknown delivery tag {tag}")
+    if requeue is not None:
+        for _tag, unacked in settled:
+            if unacked.queue.stream is not None:
+                raise stream_readers.not_supported("basic.nack and basic.reject", unacked.queue)
     if channel.tx is not None:
         channel.tx.actions.append(HeldSettlement(settled, requeue))
         return

@@ -31,6 +31,7 @@ from amqpd.model.exchange import Exchange
 from amqpd.model.message import Message, read_routing_properties
 from amqpd.model.queue import Entry, Lane, Queue
 from amqpd.model.session import Session
+from amqpd.model.stream import Cursor, StreamEntry
 from amqpd.store import (
     Batch,
     BindingRecord,
@@ -41,6 +42,7 @@ from amqpd.store import (
     Op,
     QueueRecord,
     SettingRecord,
+    StreamRecord,
 )
 from amqpd.wire.codec import ContentHeader
 from amqpd.wire.fieldtable import TableError, encode_table, typed_table
@@ -68,6 +70,16 @@ class PageRequest:
         return self.queue.page_id
 
 
+@dataclass(frozen=True, slots=True)
+class StreamRead:
+    """Read ``limit`` messages of ``queue``'s log from ``from_offset`` on, for ``cursor``."""
+
+    queue: Queue
+    cursor: Cursor
+    from_offset: int
+    limit: int
+
+
 @dataclass
 class Commit:
     """A batch on its way to disk and the promises that wait for it."""
@@ -79,6 +91,7 @@ class Commit:
     replies: list[tuple[Session, int, Method]] = field(default_factory=list)
     held: list[Session] = field(default_factory=list)  # sessions to resume
     pages: list[PageRequest] = field(default_factory=list)
+    stream_reads: list[StreamRead] = field(default_factory=list)
 
 
 class Journal:
@@ -100,7 +113,7 @@ class Journal:
     def pending(self) -> bool:
         commit = self._commit
         return bool(commit.batch or commit.confirms or commit.replies or commit.held
-                    or commit.pages)  # fmt: skip
+                    or commit.pages or commit.stream_reads)  # fmt: skip
 
     def take(self) -> Commit | None:
         if not self.pending:
@@ -144,6 +157,12 @@ class Journal:
             PageRequest(queue, queue.page_generation, lane.paged_from, limit, level)
         )
 
+    def request_stream_read(self, queue: Queue, cursor: Cursor, limit: int) -> None:
+        """Read the next ``limit`` messages of a stream for ``cursor`` after this batch
+        (so every message appended before the request is on disk when it is read)."""
+        cursor.reading = True
+        self._commit.stream_reads.append(StreamRead(queue, cursor, cursor.offset, limit))
+
     def _durable(self) -> Batch:
         self.durable_ops += 1
         batch = self._commit.batch
@@ -183,6 +202,8 @@ class Journal:
         queue.store_id = queue.page_id = record.id
         queue.store_batch = self.taken + 1
         queue.pageable = True
+        if queue.stream is not None:
+            queue.stream.bounded = True  # the store keeps the log
         self._durable().entities.append((Op.QUEUE_PUT, record))
 
     def queue_deleted(self, queue: Queue) -> None:
@@ -199,6 +220,7 @@ class Journal:
         for key in [key for key in batch.marks if key[0] == qid]:
             del batch.marks[key]
         batch.removes = {key for key in batch.removes if key[0] != qid}
+        batch.stream_puts = [record for record in batch.stream_puts if record.queue != qid]
         batch.entities.append((Op.QUEUE_DELETE, qid))
 
     def binding_changed(self, added: bool, vhost: str, source: str, dest: tuple[str, str],
@@ -283,6 +305,32 @@ class Journal:
             batch.removes.add(key)
         else:
             self.pending_bytes -= entry.message.size
+
+    def stream_put(self, queue: Queue, entry: StreamEntry, segment: int) -> None:
+        """A message was appended to a stream: every one is kept, and confirmed once on disk."""
+        qid = queue.store_id
+        if qid is None:
+            return
+        message = entry.message
+        self._durable().stream_puts.append(
+            StreamRecord(qid, entry.offset, segment, entry.timestamp,
+                         message.exchange, message.routing_key, message.header.raw_properties,
+                         message.body)
+        )  # fmt: skip
+        self.pending_bytes += message.size
+
+    def stream_truncated(self, queue: Queue, first: int) -> None:
+        """Retention dropped a stream's messages before offset ``first``."""
+        qid = queue.store_id
+        if qid is None:
+            return
+        batch = self._commit.batch
+        kept = [r for r in batch.stream_puts if r.queue != qid or r.offset >= first]
+        self.pending_bytes -= sum(len(r.body) for r in batch.stream_puts) - sum(
+            len(r.body) for r in kept
+        )
+        batch.stream_puts = kept
+        batch.entities.append((Op.STREAM_TRUNCATE, (qid, first)))
 
     def purged(self, queue: Queue, entries: list[Entry], paged: list[tuple[int, int]]) -> None:
         """A queue was purged: ``entries`` were in memory, and in each lane

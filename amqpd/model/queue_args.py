@@ -8,13 +8,17 @@ queue type supports, arguments it does not support, then properties.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from amqpd.errors import ChannelError, ReplyCode
 from amqpd.model.arguments import type_name
 
 MAX_TTL = 315360000000  # ten years in ms, RabbitMQ's bound for TTLs and expiry
-QUEUE_TYPES = ("classic", "quorum")  # stream queues are refused until supported
+QUEUE_TYPES = ("classic", "quorum", "stream")
+# x-max-age and the interval form of x-stream-offset: a positive count of one unit.
+AGE_UNITS = {"Y": 365 * 86400, "M": 30 * 86400, "D": 86400, "h": 3600, "m": 60, "s": 1}
+_AGE = re.compile(r"([0-9]+)([YMDhms])")
 
 Check = Callable[[object, str | None, dict], str | None]
 
@@ -82,6 +86,20 @@ def _any(value: object, letter: str | None, args: dict) -> str | None:
     return None
 
 
+def age_seconds(text: str) -> int | None:
+    """Seconds of an age such as '7D' or '12h' (RabbitMQ's Y, M, D, h, m, s), or None."""
+    match = _AGE.fullmatch(text)
+    if match is None or int(match[1]) <= 0:
+        return None
+    return int(match[1]) * AGE_UNITS[match[2]]
+
+
+def _max_age(value: object, letter: str | None, args: dict) -> str | None:
+    if not _is_text(value):
+        return f"{{unacceptable_type,{type_name(value, letter)}}}"
+    return None if age_seconds(_text(value)) is not None else "invalid_max_age"
+
+
 # Every argument RabbitMQ knows, in the order it checks them.
 CHECKS: list[tuple[str, Check]] = [
     ("x-expires", _ranged(False, MAX_TTL)),
@@ -104,7 +122,7 @@ CHECKS: list[tuple[str, Check]] = [
     ("x-quorum-initial-group-size", _ranged(False)),
     ("x-queue-leader-locator", _enum(("client-local", "balanced"),
                                      lambda v: "invalid_queue_locator_arg")),
-    ("x-max-age", _any),
+    ("x-max-age", _max_age),
     ("x-stream-max-segment-size-bytes", _ranged(True)),
     ("x-initial-cluster-size", _ranged(False)),
 ]  # fmt: skip
@@ -117,8 +135,19 @@ UNSUPPORTED = {
                 "x-initial-cluster-size"),
     "quorum": ("x-max-priority", "x-queue-mode", "x-queue-version", "x-max-age",
                "x-stream-max-segment-size-bytes", "x-initial-cluster-size"),
+    "stream": ("x-expires", "x-message-ttl", "x-dead-letter-exchange",
+               "x-dead-letter-routing-key", "x-dead-letter-strategy", "x-max-length",
+               "x-max-in-memory-length", "x-max-in-memory-bytes", "x-max-priority",
+               "x-overflow", "x-queue-mode", "x-queue-version", "x-single-active-consumer",
+               "x-delivery-limit", "x-quorum-initial-group-size"),
 }  # fmt: skip
-TYPE_MODULES = {"classic": "rabbit_classic_queue", "quorum": "rabbit_quorum_queue"}
+# A stream takes any leader locator (RabbitMQ 3.10 checks the value for quorum queues only).
+TYPE_CHECKS = {"stream": {"x-queue-leader-locator": _any}}
+TYPE_MODULES = {
+    "classic": "rabbit_classic_queue",
+    "quorum": "rabbit_quorum_queue",
+    "stream": "rabbit_stream_queue",
+}
 
 
 def queue_type(arguments: dict) -> str:
@@ -148,8 +177,10 @@ def check_new_queue(
             f"Cannot declare a server-named queue for type {TYPE_MODULES[kind]}",
         )
     unsupported = UNSUPPORTED[kind]
+    overrides = TYPE_CHECKS.get(kind, {})
     for arg, check in CHECKS:
         if arg in arguments and arg not in unsupported:
+            check = overrides.get(arg, check)
             reason = check(arguments[arg], types.get(arg), arguments)
             if reason:
                 return _invalid(arg, where, reason)
@@ -159,7 +190,7 @@ def check_new_queue(
                 ReplyCode.PRECONDITION_FAILED,
                 f"invalid arg '{arg}' {where} of queue type {TYPE_MODULES[kind]}",
             )
-    if kind == "quorum":
+    if kind != "classic":  # quorum queues and streams: durable, shared, kept
         return _check_quorum_properties(where, durable, exclusive, auto_delete)
     return None
 
@@ -216,6 +247,11 @@ def check_consumer(
             return ChannelError(
                 ReplyCode.PRECONDITION_FAILED, f"invalid arg 'x-priority' {where}: {problem}"
             )
+        if queue_kind == "stream":  # streams have no consumer priorities
+            return ChannelError(
+                ReplyCode.PRECONDITION_FAILED,
+                f"invalid arg 'x-priority' {where} of queue type {TYPE_MODULES[queue_kind]}",
+            )
     if "x-cancel-on-ha-failover" in arguments:
         reason = _boolean(
             arguments["x-cancel-on-ha-failover"], types.get("x-cancel-on-ha-failover"), arguments
@@ -225,7 +261,7 @@ def check_consumer(
                 ReplyCode.PRECONDITION_FAILED,
                 f"invalid arg 'x-cancel-on-ha-failover' {where}: {reason}",
             )
-    if "x-stream-offset" in arguments:
+    if "x-stream-offset" in arguments and queue_kind != "stream":
         return ChannelError(
             ReplyCode.PRECONDITION_FAILED,
             f"invalid arg 'x-stream-offset' {where} of queue type {TYPE_MODULES[queue_kind]}",

@@ -27,6 +27,7 @@ from amqpd.model.broker import Broker
 from amqpd.model.exchange import Exchange
 from amqpd.model.journal import entries_from_records, message_from_record
 from amqpd.model.queue import Queue
+from amqpd.model.stream import Segment, entry_from_record
 from amqpd.model.vhost import VirtualHost
 from amqpd.store import (
     BindingRecord,
@@ -36,6 +37,7 @@ from amqpd.store import (
     QueueRecord,
     QueueStats,
     Snapshot,
+    StreamState,
 )
 from amqpd.wire.fieldtable import ArgTable, TableError, decode_table
 
@@ -180,6 +182,9 @@ def _bind(vhost: VirtualHost, source: Exchange, record: BindingRecord, arguments
 def _restore_messages(
     broker: Broker, queue: Queue, snapshot: Snapshot, read_messages: ReadMessages
 ) -> None:
+    if queue.stream is not None:
+        _restore_stream(broker, queue, snapshot.streams.get(queue.store_id))
+        return
     stats = snapshot.stats.get(queue.store_id)
     if stats is not None:
         if queue.max_priority:  # a lane per priority, highest first
@@ -206,6 +211,18 @@ def _restore_lane(
     paged = stats.count - len(records)
     paged_bytes = stats.bytes - sum(len(r.body) for r in records)
     queue.restore(level or 0, entries, paged, paged_bytes)
+
+
+def _restore_stream(broker: Broker, queue: Queue, state: StreamState | None) -> None:
+    """A stream's segments and newest messages; the rest of its log stays on disk."""
+    log = queue.stream
+    log.bounded = True
+    if state is not None and state.segments:
+        segments = [Segment(s.number, s.first, s.last, s.bytes, s.last_timestamp)
+                    for s in state.segments]  # fmt: skip
+        tail = [entry_from_record(record) for record in state.tail]
+        log.restore(segments, tail, segments[-1].last + 1)
+    broker.dispatcher.touch(queue)
 
 
 def _restore_delayed(broker: Broker, record: DelayedRecord) -> None:

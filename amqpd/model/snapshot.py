@@ -106,9 +106,12 @@ class ChannelSnapshot:
 def queue(q: Queue) -> QueueSnapshot:
     active = q.consumers[0].tag if q.single_active and q.consumers else None
     exclusive = q.exclusive_consumer.tag if q.exclusive_consumer is not None else None
+    ready, unacked, ready_bytes = q.message_count, q.unacked, q.bytes + q.paged_bytes
+    if q.stream is not None:  # RabbitMQ counts a stream's log as ready, none unacked
+        ready, unacked, ready_bytes = q.stream.count, 0, q.stream.bytes
     return QueueSnapshot(
         q.vhost, q.name, q.type, q.durable, q.auto_delete, q.exclusive_owner is not None,
-        dict(q.arguments), q.message_count, q.unacked, q.bytes + q.paged_bytes, q.paged,
+        dict(q.arguments), ready, unacked, ready_bytes, q.paged,
         q.paged_bytes, len(q.consumers), active, exclusive,
         q.policy.name if q.policy else None,
         q.operator_policy.name if q.operator_policy else None,

@@ -10,6 +10,7 @@ from pamqp import commands
 from pamqp.base import Frame as Method
 
 from amqpd.errors import ChannelError, ReplyCode
+from amqpd.model import stream_readers
 from amqpd.model.channel import ChannelModel
 from amqpd.model.context import BrokerContext, SessionState
 from amqpd.model.exchange import default_exchange_refused
@@ -163,6 +164,8 @@ def queue_purge(
 ) -> Reply:
     allowed(ctx, state, READ, "queue", queue_name(channel, command.method.queue))
     queue = owned_queue(state, channel, command.method.queue)
+    if queue.stream is not None:
+        raise stream_readers.not_supported("queue.purge", queue)
     count = queue.message_count
     ctx.journal.purged(queue, *queue.purge())
     return commands.Queue.PurgeOk(message_count=count)

@@ -12,7 +12,12 @@ from collections.abc import Callable
 
 from amqpd.errors import AMQPConnectionError, ChannelError, ReplyCode
 from amqpd.model import names
-from amqpd.model.arguments import QUEUE_EQUIVALENCE_ARGS, inequivalence, type_name
+from amqpd.model.arguments import (
+    QUEUE_EQUIVALENCE_ARGS,
+    STREAM_EQUIVALENCE_ARGS,
+    inequivalence,
+    type_name,
+)
 from amqpd.model.exchange import (
     DELAYED_TYPE,
     INTERNAL_PREDECLARED,
@@ -253,7 +258,8 @@ class VirtualHost:
                 )
         if exclusive != (current.exclusive_owner is not None):
             raise _locked(current)
-        for arg in QUEUE_EQUIVALENCE_ARGS:
+        compared = QUEUE_EQUIVALENCE_ARGS + (STREAM_EQUIVALENCE_ARGS if current.stream else ())
+        for arg in compared:
             new, old = arguments.get(arg), current.arguments.get(arg)
             if arg == "x-queue-type" and (new or "classic") == (old or "classic"):
                 continue  # an absent type means classic

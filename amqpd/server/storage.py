@@ -66,14 +66,14 @@ class StoreRunner:
             if commit is None or self.failed:
                 continue
             try:
-                pages = await trio.to_thread.run_sync(self._write, commit)
+                pages, reads = await trio.to_thread.run_sync(self._write, commit)
             except Exception as err:
                 self.failed = True
                 log.critical("message store write failed: %s; stopping", err)
                 self._on_failure(err)
                 return
             try:
-                self._finish(commit, pages)
+                self._finish(commit, pages, reads)
             except Exception as err:
                 # The batch is on disk but its promises (confirms, replies, held
                 # sessions) may not have been kept: stop rather than pretend.
@@ -95,19 +95,27 @@ class StoreRunner:
                 self.poke()
             await self._committed.wait()
 
-    def _write(self, commit: Commit) -> list:
-        """On the worker thread: the batch, then the pages asked for after it."""
+    def _write(self, commit: Commit) -> tuple[list, list]:
+        """On the worker thread: the batch, then the pages and stream reads asked for
+        after it."""
         if commit.batch:
             self.store.apply(commit.batch)
-        return [
+        pages = [
             self.store.read_messages(page.page_id, page.from_seq, page.limit, page.level)
             for page in commit.pages
         ]
+        reads = [
+            self.store.read_stream(read.queue.store_id, read.from_offset, read.limit)
+            for read in commit.stream_reads
+        ]
+        return pages, reads
 
-    def _finish(self, commit: Commit, pages: list) -> None:
+    def _finish(self, commit: Commit, pages: list, reads: list) -> None:
         self.commits += 1
         for page, records in zip(commit.pages, pages, strict=True):
             self.broker.page_read(page.queue, page.generation, records, page.level)
+        for read, records in zip(commit.stream_reads, reads, strict=True):
+            self.broker.stream_read(read, records)
         released = self.broker.committed(commit)
         self._committed.set()
         self._committed = trio.Event()

@@ -85,6 +85,41 @@ class MessageRecord:
     bcc: tuple[str, ...] = ()  # blind-copy routing keys (no longer in the properties)
 
 
+STREAM_TAIL = 1024  # a stream's newest messages start-up reads back (the rest stay on disk)
+
+
+@dataclass(slots=True)
+class StreamRecord:
+    """One message of a stream queue's log; (queue, offset) is its key."""
+
+    queue: int
+    offset: int
+    segment: int  # retention removes whole segments
+    timestamp: float  # wall-clock seconds when it was appended
+    exchange: str
+    routing_key: str
+    properties: bytes  # raw property bytes, x-stream-offset included
+    body: bytes
+    bcc: tuple[str, ...] = ()  # always empty: a stream keeps what consumers see
+
+
+@dataclass(frozen=True, slots=True)
+class StreamSegment:
+    number: int
+    first: int
+    last: int
+    bytes: int
+    last_timestamp: float
+
+
+@dataclass
+class StreamState:
+    """What start-up needs of a stream: its segments and its newest messages."""
+
+    segments: list[StreamSegment]
+    tail: list[StreamRecord]
+
+
 @dataclass(frozen=True, slots=True)
 class DelayedRecord:
     """A message an x-delayed-message exchange holds until ``due`` (wall clock)."""
@@ -127,6 +162,7 @@ class Snapshot:
     settings: list[SettingRecord] = field(default_factory=list)
     # The same per (queue id, priority), for queues that page a lane per priority.
     levels: dict[tuple[int, int], QueueStats] = field(default_factory=dict)
+    streams: dict[int, StreamState] = field(default_factory=dict)
 
 
 MessageKey = tuple[int, int]  # (queue id, seq)
@@ -151,6 +187,7 @@ class Op(enum.Enum):
     DELAYED_SET_ASIDE = "delayed-set-aside"  # id
     SETTING_PUT = "setting+"  # SettingRecord
     SETTING_DELETE = "setting-"  # (kind, key)
+    STREAM_TRUNCATE = "stream-truncate"  # (queue id, offset): the log before the offset
 
 
 @dataclass
@@ -166,10 +203,12 @@ class Batch:
     puts: dict[MessageKey, MessageRecord] = field(default_factory=dict)
     marks: dict[MessageKey, tuple[bool, int]] = field(default_factory=dict)
     removes: set[MessageKey] = field(default_factory=set)
+    stream_puts: list[StreamRecord] = field(default_factory=list)  # appended to stream logs
     durable: bool = False  # holds a promise (must be fsync'd before it is kept)
 
     def __bool__(self) -> bool:
-        return bool(self.entities or self.puts or self.marks or self.removes)
+        return bool(self.entities or self.puts or self.marks or self.removes
+                    or self.stream_puts)  # fmt: skip
 
 
 class Store(Protocol):
@@ -184,5 +223,8 @@ class Store(Protocol):
     ) -> list[MessageRecord]:
         """A queue's stored messages from ``from_seq`` on, in sequence order
         (only those of ``priority``, if given)."""
+
+    def read_stream(self, queue: int, from_offset: int, limit: int) -> list[StreamRecord]:
+        """A stream's messages from ``from_offset`` on, in offset order."""
 
     def close(self) -> None: ...

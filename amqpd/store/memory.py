@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from amqpd.store import (
+    STREAM_TAIL,
     Batch,
     BindingRecord,
     DelayedRecord,
@@ -21,6 +22,9 @@ from amqpd.store import (
     QueueStats,
     SettingRecord,
     Snapshot,
+    StreamRecord,
+    StreamSegment,
+    StreamState,
 )
 
 
@@ -33,6 +37,7 @@ class MemoryStore:
         self.messages: dict[tuple[int, int], MessageRecord] = {}
         self.set_aside: dict[tuple, MessageRecord | DelayedRecord] = {}  # unreadable records
         self.settings: dict[tuple[str, str], SettingRecord] = {}
+        self.streams: dict[int, dict[int, StreamRecord]] = {}  # queue id -> offset -> record
         self.durable_batches = 0
 
     def open(self) -> Snapshot:
@@ -56,7 +61,18 @@ class MemoryStore:
             {key: QueueStats(*values) for key, values in stats.items() if isinstance(key, int)},
             list(self.settings.values()),
             {key: QueueStats(*v) for key, v in stats.items() if isinstance(key, tuple)},
+            {queue: self._stream_state(queue) for queue, log in self.streams.items() if log},
         )
+
+    def _stream_state(self, queue: int) -> StreamState:
+        segments: dict[int, list] = {}
+        for offset, record in sorted(self.streams[queue].items()):
+            found = segments.setdefault(record.segment, [offset, offset, 0, record.timestamp])
+            found[1], found[3] = offset, max(found[3], record.timestamp)
+            found[2] += len(record.body)
+        newest = max(self.streams[queue])
+        tail = self.read_stream(queue, max(0, newest + 1 - STREAM_TAIL), STREAM_TAIL)
+        return StreamState([StreamSegment(n, *v) for n, v in sorted(segments.items())], tail)
 
     def apply(self, batch: Batch) -> None:
         self.durable_batches += batch.durable
@@ -70,6 +86,8 @@ class MemoryStore:
                 record.delivered, record.delivery_count = delivered, count
         for key in batch.removes:
             self.messages.pop(key, None)
+        for record in batch.stream_puts:
+            self.streams.setdefault(record.queue, {})[record.offset] = dataclasses.replace(record)
 
     def _apply_entity(self, op: Op, data: Any) -> None:  # noqa: ANN401 - data as Op says
         if op is Op.EXCHANGE_PUT:
@@ -80,6 +98,7 @@ class MemoryStore:
             self.queues[data.id] = data
         elif op is Op.QUEUE_DELETE:
             self.queues.pop(data, None)
+            self.streams.pop(data, None)
             self._drop(lambda key: key[0] == data)
         elif op in (Op.BINDING_PUT, Op.BINDING_DELETE):
             key = (data.vhost, data.source, data.ident)
@@ -117,6 +136,11 @@ class MemoryStore:
             self.settings[(data.kind, data.key)] = data
         elif op is Op.SETTING_DELETE:
             self.settings.pop(data, None)
+        elif op is Op.STREAM_TRUNCATE:
+            queue, first = data
+            log = self.streams.get(queue, {})
+            for offset in [offset for offset in log if offset < first]:
+                del log[offset]
         else:
             raise ValueError(f"unknown store operation {op!r}")
 
@@ -135,6 +159,11 @@ class MemoryStore:
         if limit is not None:
             found = found[:limit]
         return [dataclasses.replace(record) for _seq, record in found]
+
+    def read_stream(self, queue: int, from_offset: int, limit: int) -> list[StreamRecord]:
+        log = self.streams.get(queue, {})
+        offsets = sorted(offset for offset in log if offset >= from_offset)[:limit]
+        return [dataclasses.replace(log[offset]) for offset in offsets]
 
     def close(self) -> None:
         pass

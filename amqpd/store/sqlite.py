@@ -24,6 +24,7 @@ import struct
 from pathlib import Path
 
 from amqpd.store import (
+    STREAM_TAIL,
     Batch,
     BindingRecord,
     DelayedRecord,
@@ -35,6 +36,9 @@ from amqpd.store import (
     SettingRecord,
     Snapshot,
     StoreError,
+    StreamRecord,
+    StreamSegment,
+    StreamState,
     prepare_folder,
 )
 
@@ -78,11 +82,22 @@ CREATE TABLE IF NOT EXISTS set_aside_messages (
     queue INTEGER, seq INTEGER, size INTEGER, persistent INTEGER, delivered INTEGER,
     delivery_count INTEGER, priority INTEGER, expires REAL, exchange TEXT,
     routing_key TEXT, properties BLOB, body BLOB, bcc TEXT);
+-- Stream queues' logs: one row per message, kept until retention drops its segment.
+CREATE TABLE IF NOT EXISTS stream_entries (
+    queue INTEGER, stream_offset INTEGER, segment INTEGER, timestamp REAL, size INTEGER,
+    exchange TEXT, routing_key TEXT, properties BLOB, body BLOB);
+CREATE UNIQUE INDEX IF NOT EXISTS stream_by_offset ON stream_entries (queue, stream_offset);
+-- Covers start-up's segment bookkeeping, so the log is not read to rebuild it.
+CREATE INDEX IF NOT EXISTS stream_segments
+    ON stream_entries (queue, segment, stream_offset, size, timestamp);
 CREATE TABLE IF NOT EXISTS set_aside_delayed (
     id INTEGER, vhost TEXT, exchange TEXT, due REAL, routing_key TEXT,
     properties BLOB, body BLOB, bcc TEXT);
 """
 
+_STREAM_COLUMNS = (
+    "queue, stream_offset, segment, timestamp, exchange, routing_key, properties, body"
+)
 _MESSAGE_COLUMNS = (
     "queue, seq, size, persistent, delivered, delivery_count, priority, expires, exchange, "
     "routing_key, properties, body, bcc"
@@ -184,6 +199,7 @@ class SQLiteStore:
                       db.execute("SELECT kind, key, value FROM settings ORDER BY kind, key")],
         )  # fmt: skip
         queues = {record.id for record in snapshot.queues}
+        snapshot.streams = self._streams(queues)
         gone: dict[int, int] = {}
         for queue, priority, count, size, last in db.execute(
             "SELECT queue, priority, COUNT(*), SUM(size), MAX(seq) FROM messages "
@@ -198,6 +214,22 @@ class SQLiteStore:
             log.warning("message store: dropping %d messages of a queue that is gone", count)
             db.execute("DELETE FROM messages WHERE queue = ?", (queue,))
         return snapshot
+
+    def _streams(self, queues: set[int]) -> dict[int, StreamState]:
+        streams: dict[int, StreamState] = {}
+        for queue, number, first, last, size, stamp in self._db.execute(
+            "SELECT queue, segment, MIN(stream_offset), MAX(stream_offset), SUM(size), "
+            "MAX(timestamp) FROM stream_entries GROUP BY queue, segment ORDER BY queue, segment"
+        ).fetchall():
+            if queue not in queues:  # cannot happen (a log goes with its queue)
+                self._db.execute("DELETE FROM stream_entries WHERE queue = ?", (queue,))
+                continue
+            state = streams.setdefault(queue, StreamState([], []))
+            state.segments.append(StreamSegment(number, first, last, size or 0, stamp))
+        for queue, state in streams.items():
+            newest = state.segments[-1].last
+            state.tail = self.read_stream(queue, max(0, newest + 1 - STREAM_TAIL), STREAM_TAIL)
+        return streams
 
     # ---- running ----------------------------------------------------------------
     def apply(self, batch: Batch) -> None:
@@ -229,12 +261,19 @@ class SQLiteStore:
                 )
             if batch.removes:
                 db.executemany("DELETE FROM messages WHERE queue = ? AND seq = ?", batch.removes)
+            if batch.stream_puts:
+                db.executemany(
+                    "INSERT OR REPLACE INTO stream_entries VALUES (?,?,?,?,?,?,?,?,?)",
+                    [(r.queue, r.offset, r.segment, r.timestamp, len(r.body), r.exchange,
+                      r.routing_key, r.properties, r.body) for r in batch.stream_puts],
+                )  # fmt: skip
             db.execute("COMMIT")
         except BaseException:
             if db.in_transaction:
                 db.execute("ROLLBACK")
             raise
-        bulk = sum(op in (Op.PURGE_FROM, Op.QUEUE_DELETE) for op, _data in batch.entities)
+        bulk = sum(op in (Op.PURGE_FROM, Op.QUEUE_DELETE, Op.STREAM_TRUNCATE)
+                   for op, _data in batch.entities)  # fmt: skip
         self._removed += len(batch.removes) + bulk * VACUUM_CHECK_EVERY
         if self._removed >= VACUUM_CHECK_EVERY:
             self._removed = 0
@@ -266,6 +305,14 @@ class SQLiteStore:
             MessageRecord(q, s, bool(p), bool(d), c, pr, e, x, k, props, body, _keys(bcc))
             for q, s, _size, p, d, c, pr, e, x, k, props, body, bcc in rows
         ]
+
+    def read_stream(self, queue: int, from_offset: int, limit: int) -> list[StreamRecord]:
+        rows = self._db.execute(
+            f"SELECT {_STREAM_COLUMNS} FROM stream_entries WHERE queue = ? "
+            "AND stream_offset >= ? ORDER BY stream_offset LIMIT ?",
+            (queue, from_offset, limit),
+        )
+        return [StreamRecord(*row) for row in rows]
 
     def size(self) -> int:
         """Bytes the store takes on disk (database and write-ahead log)."""
@@ -328,6 +375,11 @@ def _queue_put(db: sqlite3.Connection, r: QueueRecord) -> None:
 def _queue_drop(db: sqlite3.Connection, queue: int) -> None:
     db.execute("DELETE FROM queues WHERE id = ?", (queue,))
     db.execute("DELETE FROM messages WHERE queue = ?", (queue,))
+    db.execute("DELETE FROM stream_entries WHERE queue = ?", (queue,))
+
+
+def _stream_truncate(db: sqlite3.Connection, key: tuple[int, int]) -> None:
+    db.execute("DELETE FROM stream_entries WHERE queue = ? AND stream_offset < ?", key)
 
 
 def _binding_put(db: sqlite3.Connection, r: BindingRecord) -> None:
@@ -405,6 +457,7 @@ _ENTITY_OPS = {
     Op.DELAYED_SET_ASIDE: _delayed_set_aside,
     Op.SETTING_PUT: _setting_put,
     Op.SETTING_DELETE: _setting_drop,
+    Op.STREAM_TRUNCATE: _stream_truncate,
 }
 
 

@@ -1,0 +1,53 @@
+"""Stream queues in the management API: listed with type "stream" and their log's
+length as messages (all ready, none unacknowledged), on amqpd and the reference."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import pika
+import pytest
+
+from conformance.http_api import ApiClient, path
+
+
+@pytest.fixture
+def api(api_target):
+    return ApiClient(api_target.url)
+
+
+@pytest.fixture
+def stream_name(api):
+    name = f"http-stream-{uuid.uuid4().hex[:8]}"
+    yield name
+    api.delete(path("queues", "/", name))
+
+
+def _eventually(api, target, condition, timeout=15.0):
+    """RabbitMQ's counts lag by seconds; poll until they show (amqpd's are exact)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        body = api.get(target).json
+        if condition(body) or time.monotonic() > deadline:
+            return body
+        time.sleep(0.2)
+
+
+def test_a_stream_is_listed_with_the_length_of_its_log(api, api_target, stream_name):
+    connection = pika.BlockingConnection(pika.URLParameters(api_target.broker.url))
+    try:
+        channel = connection.channel()
+        channel.queue_declare(stream_name, durable=True, arguments={"x-queue-type": "stream"})
+        channel.confirm_delivery()
+        for _ in range(3):
+            channel.basic_publish("", stream_name, b"m")
+        body = _eventually(api, path("queues", "/", stream_name),
+                           lambda q: q.get("messages") == 3)  # fmt: skip
+        assert body["type"] == "stream" and body["durable"] is True
+        assert (body["messages_ready"], body["messages_unacknowledged"]) == (3, 0)
+        assert body["arguments"] == {"x-queue-type": "stream"}
+        listed = [q for q in api.get(path("queues", "/")).json if q["name"] == stream_name]
+        assert [q["type"] for q in listed] == ["stream"]
+    finally:
+        connection.close()
