@@ -140,7 +140,7 @@ class World:
         return session
 
     def commit(self):
-        """The shell's store task, run once: write, read pages, release."""
+        """The shell's store task, run once: write, read pages and stream logs, release."""
         model = self.model
         commit = model.journal.take()
         if commit is None:
@@ -149,6 +149,9 @@ class World:
         for page in commit.pages:
             records = self.store.read_messages(page.page_id, page.from_seq, page.limit, page.level)
             model.page_read(page.queue, page.generation, records, page.level)
+        for read in commit.stream_reads:
+            records = self.store.read_stream(read.queue.store_id, read.from_offset, read.limit)
+            model.stream_read(read, records)
         released = model.committed(commit)
         model.flush()
         return released

@@ -88,7 +88,9 @@ class Dispatcher:
 
     def _reconcile(self, queue: Queue) -> None:
         if queue.stream is not None:
-            stream_readers.hand_out(queue, self.journal, self.counters, self.now)
+            vhost = self.vhosts.get(queue.vhost)
+            traced = self.trace_delivery if vhost is not None and vhost.tracing else None
+            stream_readers.hand_out(queue, self.journal, self.counters, self.now, traced)
             return
         self.expire_head(queue, strict=True)
         self._hand_out(queue)

@@ -134,7 +134,7 @@ class StreamLog:
         self.segments = deque(segments)
         self.bytes = sum(segment.bytes for segment in segments)
         self.next_offset = next_offset
-        self.tail = deque(tail)
+        self.tail = deque(tail[-TAIL:] if self.bounded else tail)
         self._open = bool(segments) and segments[-1].bytes < self.segment_bytes
 
     # ---- where a consumer starts ------------------------------------------------
@@ -155,9 +155,11 @@ class StreamLog:
         return Cursor(self.next_offset)
 
     def _from_time(self, since: float) -> Cursor:
-        for entry in self.tail:
-            if entry.timestamp >= since:
-                return Cursor(entry.offset)
+        if self.tail and self.tail[0].timestamp < since:  # it starts within memory
+            for entry in self.tail:
+                if entry.timestamp >= since:
+                    return Cursor(entry.offset)
+            return Cursor(self.next_offset)
         for segment in self.segments:
             if segment.last_timestamp >= since:
                 return Cursor(segment.first, not_before=since)

@@ -10,6 +10,8 @@ stream in memory).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from amqpd.errors import AMQPConnectionError, ChannelError, ReplyCode
 from amqpd.model.channel import ChannelModel, Consumer
 from amqpd.model.counters import Counters
@@ -32,13 +34,23 @@ def append(queue: Queue, message: Message, wall: float, journal: Journal) -> Non
         journal.stream_truncated(queue, first)
 
 
-def hand_out(queue: Queue, journal: Journal, counters: Counters, now: float) -> None:
+Traced = Callable[[Queue, Entry, ChannelModel], None]  # the firehose's delivery copies
+
+
+def hand_out(
+    queue: Queue, journal: Journal, counters: Counters, now: float, traced: Traced | None = None
+) -> None:
     for consumer in list(queue.consumers):
-        _serve(queue, consumer, journal, counters, now)
+        _serve(queue, consumer, journal, counters, now, traced)
 
 
 def _serve(
-    queue: Queue, consumer: Consumer, journal: Journal, counters: Counters, now: float
+    queue: Queue,
+    consumer: Consumer,
+    journal: Journal,
+    counters: Counters,
+    now: float,
+    traced: Traced | None,
 ) -> None:
     cursor = consumer.cursor
     channel = consumer.channel
@@ -51,7 +63,10 @@ def _serve(
             if entry.timestamp < cursor.not_before:
                 continue  # before the timestamp it asked for
             cursor.not_before = None
-        channel.deliver(consumer, Entry(entry.message, entry.offset), now)
+        delivered = Entry(entry.message, entry.offset)
+        channel.deliver(consumer, delivered, now)
+        if traced is not None:
+            traced(queue, delivered, channel)
         counters.delivered_consume_manual_ack[False] += 1
 
 
