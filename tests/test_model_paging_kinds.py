@@ -351,3 +351,18 @@ def test_a_policy_limit_on_a_deep_queue_drops_paged_heads_and_counts_them(world)
     assert bodies(get_all(world, s, "dlq")) == [b"%d" % i for i in range(WINDOW * 5)]
     assert bodies(get_all(world, s, "deep")) == [b"%d" % i for i in range(WINDOW * 5, WINDOW * 6)]
     assert world.store.messages == {}
+
+
+def test_a_transient_queue_drops_rows_once_read_back_not_at_each_ack(world):
+    s = world.session()
+    declare(s, durable=False)
+    for i in range(WINDOW * 4):
+        send(s, b"%d" % i)
+    world.settle()
+    assert len(rows(world)) == WINDOW * 3
+    s.do(1, commands.Basic.Qos(prefetch_count=WINDOW * 2))
+    s.do(1, commands.Basic.Consume(queue="q", consumer_tag="c"))  # unacked: nothing removed
+    world.settle()
+    assert len(s.bodies()) == WINDOW * 2
+    assert len(rows(world)) < WINDOW * 3, "what came back into memory left the store"
+    assert all(r.seq >= WINDOW * 2 for r in rows(world))

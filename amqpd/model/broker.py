@@ -356,6 +356,7 @@ class Broker:
         offset = self.journal.wall_offset()
         entries = entries_from_records(records, offset, self.journal)
         next_seq = records[-1].seq + 1 if records else 0
+        self.journal.paged_in(queue, level, entries)
         dropped = queue.page_in(generation, level or 0, len(records), next_seq, entries)
         if dropped:
             self.dispatcher.dead_letter(queue, dropped, "maxlen")

@@ -345,6 +345,16 @@ class Journal:
             self._drop_puts(qid, paged_from, level)
             self._commit.batch.entities.append((Op.PURGE_FROM, (qid, paged_from, level)))
 
+    def paged_in(self, queue: Queue, level: int | None, entries: list[Entry]) -> None:
+        """Paged messages of a transient queue are in memory again: the store
+        forgets them now, in one range, rather than one by one as they are acked."""
+        if queue.store_id is not None or not entries or queue.deleted:
+            return
+        for entry in entries:
+            entry.stored = False
+        key = (queue.page_id, entries[0].seq, entries[-1].seq, level)
+        self._commit.batch.entities.append((Op.DROP_RANGE, key))
+
     def setting_changed(self, kind: str, key: str, value: bytes | None) -> None:
         """A user, vhost, permission, policy or parameter was set (``value``, its
         JSON) or cleared (None): durable, like a declaration."""

@@ -104,7 +104,7 @@ class Lane:
         return True
 
     def wants_page_in(self) -> bool:
-        return bool(self.paged) and not self.paging_in and len(self) < self.window // 2
+        return bool(self.paged) and not self.paging_in and len(self) < self.window * 3 // 4
 
     def page_in(self, records: int, next_seq: int, entries: list[Entry]) -> list[Entry]:
         """``records`` paged messages read back, up to ``next_seq``, of which

@@ -26,7 +26,7 @@ log = logging.getLogger("amqpd.store")
 
 # Message bytes the next batch may gather while one is being written; past
 # this, connections are not read from until the store catches up.
-BACKLOG_LIMIT = 64 * 1024 * 1024
+BACKLOG_LIMIT = 16 * 1024 * 1024
 
 
 class StoreRunner:

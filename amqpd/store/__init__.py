@@ -179,6 +179,9 @@ class Op(enum.Enum):
     BINDING_DELETE = "binding-"  # BindingRecord
     # (queue id, seq[, priority]): the queue's messages from seq on (of that priority)
     PURGE_FROM = "purge"
+    # (queue id, first seq, last seq, priority or None): those messages, read back
+    # into memory by a queue that keeps nothing across a restart
+    DROP_RANGE = "drop-range"
     DELAYED_PUT = "delayed+"  # DelayedRecord
     DELAYED_DELETE = "delayed-"  # id
     DELAYED_EXCHANGE_DELETE = "delayed-exchange"  # (vhost, exchange name): all it holds

@@ -106,6 +106,10 @@ class MemoryStore:
                 self.bindings[key] = data
             else:
                 self.bindings.pop(key, None)
+        elif op is Op.DROP_RANGE:
+            queue, first, last, priority = data
+            self._drop(lambda key: key[0] == queue and first <= key[1] <= last
+                       and priority in (None, self.messages[key].priority))  # fmt: skip
         elif op is Op.PURGE_FROM:
             queue, from_seq, *level = data
             priority = level[0] if level else None

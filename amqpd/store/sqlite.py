@@ -50,6 +50,7 @@ SCHEMA_VERSION = 1
 # looking after every so many removals.
 VACUUM_FREE_PAGES = 4096
 VACUUM_CHECK_EVERY = 4096  # messages removed
+VACUUM_LIVE_RATIO = 3  # while running, only once free pages outnumber live ones this much
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value) WITHOUT ROWID;
@@ -274,13 +275,21 @@ class SQLiteStore:
             raise
         bulk = sum(op in (Op.PURGE_FROM, Op.QUEUE_DELETE, Op.STREAM_TRUNCATE)
                    for op, _data in batch.entities)  # fmt: skip
+        bulk += sum(op is Op.DROP_RANGE for op, _data in batch.entities) / 4
         self._removed += len(batch.removes) + bulk * VACUUM_CHECK_EVERY
         if self._removed >= VACUUM_CHECK_EVERY:
             self._removed = 0
-            self._give_back_space()
+            self._give_back_space(draining=True)
 
-    def _give_back_space(self) -> None:
+    def _give_back_space(self, draining: bool = False) -> None:
         free = self._db.execute("PRAGMA freelist_count").fetchone()[0]
+        if draining:
+            # While queues drain their live pages sit at the end of the file: an
+            # incremental vacuum would move them into the freed ones, copying the
+            # backlog as often as it runs. Wait until little is live.
+            live = self._db.execute("PRAGMA page_count").fetchone()[0] - free
+            if free < VACUUM_LIVE_RATIO * live:
+                return
         if free >= VACUUM_FREE_PAGES:
             # executescript steps the pragma to the end (execute frees one page).
             self._db.executescript(f"PRAGMA incremental_vacuum({free});")
@@ -405,6 +414,16 @@ def _purge_from(db: sqlite3.Connection, key: tuple) -> None:
         db.execute("DELETE FROM messages WHERE queue = ? AND seq >= ?", (queue, from_seq))
 
 
+def _drop_range(db: sqlite3.Connection, key: tuple) -> None:
+    queue, first, last, priority = key
+    if priority is None:
+        db.execute("DELETE FROM messages WHERE queue = ? AND seq BETWEEN ? AND ?",
+                   (queue, first, last))  # fmt: skip
+    else:
+        db.execute("DELETE FROM messages WHERE queue = ? AND priority = ? AND seq BETWEEN ? AND ?",
+                   (queue, priority, first, last))  # fmt: skip
+
+
 def _delayed_put(db: sqlite3.Connection, r: DelayedRecord) -> None:
     db.execute(
         "INSERT OR REPLACE INTO delayed VALUES (?,?,?,?,?,?,?,?)",
@@ -450,6 +469,7 @@ _ENTITY_OPS = {
     Op.BINDING_PUT: _binding_put,
     Op.BINDING_DELETE: _binding_drop,
     Op.PURGE_FROM: _purge_from,
+    Op.DROP_RANGE: _drop_range,
     Op.DELAYED_PUT: _delayed_put,
     Op.DELAYED_DELETE: _delayed_drop,
     Op.DELAYED_EXCHANGE_DELETE: _delayed_drop_all,
