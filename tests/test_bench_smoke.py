@@ -84,3 +84,19 @@ def test_amqp_bench_runs_against_amqpd_alone():
     rows = [line for line in out.splitlines() if line.startswith("| ")]
     assert len(rows) == 1 + 2 * 4  # the header, then four figures per scenario
     assert all("n/a" in row for row in rows[1:])  # no reference: its column is empty
+
+
+def test_paging_bench_runs_every_kind_against_amqpd_alone():
+    out = subprocess.run(
+        [sys.executable, str(BENCH / "paging_bench.py"), "--reference", "none"]
+        + ["--backlog", "3000", "--producers", "1", "--consumers", "1"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    ).stdout
+    rows = [line for line in out.splitlines() if line.startswith("| ")]
+    assert [row.split(" | ")[0] for row in rows[1:]] == [
+        "| in-memory", "| transient", "| priority", "| limited",
+    ]  # fmt: skip
+    assert "left in the queue" not in out

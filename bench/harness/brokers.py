@@ -141,6 +141,7 @@ class Amqpd:
         self.management_port = management_port  # 0: any free one
         self.proc: subprocess.Popen | None = None
         self.exit: tuple[float, int] | None = None  # the last stop: seconds, exit code
+        self.launch = [sys.executable, "-m", "amqpd"]  # how the broker is started
 
     def __enter__(self) -> Amqpd:
         try:
@@ -171,7 +172,7 @@ class Amqpd:
         return self.proc.pid if self.proc else None
 
     def start(self) -> None:
-        command = [sys.executable, "-m", "amqpd", "--bind", "127.0.0.1", "--port", str(self.port)]
+        command = [*self.launch, "--bind", "127.0.0.1", "--port", str(self.port)]
         command += ["--management-port", str(self.management_port)]  # RabbitMQ's may hold 15672
         command += ["--prometheus-port", "0"]  # and 15692
         command += ["--data-dir", self.data, "--log-level", "warning"]

@@ -152,12 +152,16 @@ class Publish:
     suffix: bytes  # after the body's first STAMP bytes
 
     @classmethod
-    def make(cls, queue: str, size: int, frame_max: int, persistent: bool) -> Publish:
+    def make(
+        cls, queue: str, size: int, frame_max: int, persistent: bool, priority: int | None = None
+    ) -> Publish:
         size = max(size, STAMP)
         body = (bytes(range(256)) * (size // 256 + 1))[:size]
         out = frame.marshal(commands.Basic.Publish(exchange="", routing_key=queue), 1)
         properties = commands.Basic.Properties(
-            delivery_mode=2 if persistent else None, content_type="application/octet-stream"
+            delivery_mode=2 if persistent else None,
+            content_type="application/octet-stream",
+            priority=priority,
         )
         out += frame.marshal(header.ContentHeader(0, size, properties), 1)
         at = len(out) + 7
@@ -263,9 +267,11 @@ async def stop_task(task: asyncio.Task) -> None:
 # ---- one-shot helpers ---------------------------------------------------------------
 
 
-async def declare(broker: Endpoint, queue: str, durable: bool) -> None:
+async def declare(
+    broker: Endpoint, queue: str, durable: bool, arguments: dict | None = None
+) -> None:
     client = await Client.connect(broker)
-    method = commands.Queue.Declare(queue=queue, durable=durable)
+    method = commands.Queue.Declare(queue=queue, durable=durable, arguments=arguments)
     await client.call(method, commands.Queue.DeclareOk)
     await client.close()
 

@@ -54,6 +54,7 @@ class Load:
     manual_ack: bool = True
     ack_every: int = 0  # multiple-ack every N deliveries; 0: prefetch // 2
     latency: bool = False  # stamp bodies; consumers measure publish -> deliver
+    priorities: int = 0  # if set, messages take priorities 0 .. priorities-1 in turn
     stall_timeout: float = 120.0
     label: str = ""
 
@@ -66,6 +67,12 @@ async def produce(broker: Endpoint, queue: str, load: Load, count: int, report) 
     client = await Client.connect(broker)
     publish = Publish.make(queue, load.size, client.frame_max, load.persistent)
     plain = publish.plain
+    # With priorities, a batch of 100 cycles through them (batches are 100 or fewer).
+    levels = [
+        Publish.make(queue, load.size, client.frame_max, load.persistent, p).plain
+        for p in range(load.priorities)
+    ]
+    cycle = b"".join(levels[i % len(levels)] for i in range(100)) if levels else b""
     confirms = Confirms()
     reader = None
     if load.confirm:
@@ -81,7 +88,10 @@ async def produce(broker: Endpoint, queue: str, load: Load, count: int, report) 
         now = time.monotonic_ns()
         if load.confirm:
             confirms.add(n, now)
-        client.writer.write((publish.stamped(now) if load.latency else plain) * n)
+        if levels:
+            client.writer.write(cycle[: len(cycle) // 100 * n])
+        else:
+            client.writer.write((publish.stamped(now) if load.latency else plain) * n)
         sent += n
         await client.writer.drain()
         if not load.confirm:
