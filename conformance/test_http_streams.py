@@ -51,3 +51,39 @@ def test_a_stream_is_listed_with_the_length_of_its_log(api, api_target, stream_n
         assert [q["type"] for q in listed] == ["stream"]
     finally:
         connection.close()
+
+
+@pytest.mark.parametrize(
+    ("definition", "applies"),
+    [
+        ({"max-age": "1h", "stream-max-segment-size-bytes": 1000, "max-length-bytes": 5000}, True),
+        ({"message-ttl": 1000, "max-age": "1h"}, False),
+        ({"max-length": 10}, False),
+        ({"dead-letter-exchange": "dlx"}, False),
+        ({"overflow": "reject-publish"}, False),
+    ],
+    ids=["stream-keys", "message-ttl", "max-length", "dead-letter-exchange", "overflow"],
+)
+def test_a_policy_applies_to_a_stream_only_with_keys_streams_have(
+    api, api_target, stream_name, definition, applies
+):
+    policy = f"{stream_name}-policy"
+    body = {"pattern": f"^{stream_name}$", "definition": definition, "apply-to": "queues"}
+    assert api.put(path("policies", "/", policy), body).status in (201, 204)
+    try:
+        connection = pika.BlockingConnection(pika.URLParameters(api_target.broker.url))
+        connection.channel().queue_declare(
+            stream_name, durable=True, arguments={"x-queue-type": "stream"}
+        )
+        connection.close()
+        target = path("queues", "/", stream_name)
+        if applies:
+            shown = _eventually(api, target, lambda q: q.get("policy") == policy)
+            assert shown["effective_policy_definition"] == definition
+        else:
+            # RabbitMQ lists a queue's policy a moment after the declare; give it the time.
+            time.sleep(1.5)
+            shown = _eventually(api, target, lambda q: "policy" in q)
+            assert (shown["policy"], shown["effective_policy_definition"]) == (None, {})
+    finally:
+        api.delete(path("policies", "/", policy))

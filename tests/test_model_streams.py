@@ -11,6 +11,8 @@ import pytest
 from pamqp import commands
 
 from amqpd.model import stream, stream_readers
+from amqpd.model.policies import parse
+from amqpd.model.policy_admin import PolicyAdmin
 from tests.model_world import World, acks, advance, args, send
 
 TAIL = 16
@@ -235,3 +237,30 @@ def test_a_traced_vhost_copies_stream_deliveries_to_the_firehose(world):
     reader = consumer(world)
     assert reader.bodies() == [b"a"]
     assert world.model.vhosts["/"].queues["trace"].message_count == 1
+
+
+def put_policy(world, definition, pattern="^s$"):
+    body = {"pattern": pattern, "definition": definition, "priority": 0, "apply-to": "queues"}
+    PolicyAdmin(world.model).put_policy(parse("/", "p", body, False))
+
+
+def test_a_policy_sets_max_age_and_segment_size_the_smaller_winning(world):
+    publisher = world.session()
+    declare_stream(publisher, **{"x-max-age": "1h"})
+    put_policy(world, {"max-age": "10s", "stream-max-segment-size-bytes": 10})
+    log = log_of(world)
+    assert (log.max_age, log.segment_bytes) == (10, 10)
+    send(publisher, b"%010d" % 0, key="s")
+    advance(world.model, world.clock, 11)
+    send(publisher, b"%010d" % 1, key="s")
+    assert log.first_offset == 1  # the policy's age dropped the first segment
+    put_policy(world, {"max-age": "1D"})
+    assert (log.max_age, log.segment_bytes) == (3600, stream.DEFAULT_SEGMENT_BYTES)
+
+
+def test_a_policy_with_keys_streams_lack_does_not_apply(world):
+    publisher = world.session()
+    declare_stream(publisher)
+    put_policy(world, {"message-ttl": 1000, "max-age": "10s"})
+    queue = world.model.vhosts["/"].queues["s"]
+    assert (queue.policy, log_of(world).max_age) == (None, None)

@@ -44,6 +44,13 @@ UNSUPPORTED = {
     "quorum": frozenset({"max-priority", "queue-mode", "single-active-consumer",
                          *MIRRORING_KEYS, "queue-master-locator", "max-age",
                          "stream-max-segment-size-bytes", "initial-cluster-size"}),
+    # Streams take max-age, max-length-bytes, the segment size, the locator, the size.
+    "stream": frozenset({"message-ttl", "expires", "max-length", "overflow",
+                         "dead-letter-exchange", "dead-letter-routing-key",
+                         "dead-letter-strategy", "delivery-limit", "max-priority",
+                         "max-in-memory-length", "max-in-memory-bytes", "queue-mode",
+                         "queue-version", "single-active-consumer", *MIRRORING_KEYS,
+                         "queue-master-locator"}),
 }  # fmt: skip
 MIN_MERGED = frozenset(OPERATOR_KEYS)  # keys where policy and operator policy merge by min
 

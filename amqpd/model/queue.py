@@ -26,8 +26,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from amqpd.model.message import Message
-from amqpd.model.policies import Policy, QueueSettings, queue_settings
-from amqpd.model.queue_args import age_seconds
+from amqpd.model.policies import Policy, QueueSettings, effective_definition, queue_settings
 from amqpd.model.ready import PAGE_WINDOW, Entry, Lane, lane_window
 from amqpd.model.stream import StreamLog
 
@@ -61,7 +60,7 @@ class Queue:
         self.bytes = 0  # body bytes of ready messages held in memory
         self.single_active = args.get("x-single-active-consumer") is True
         self.type = _str_arg(args, "x-queue-type") or "classic"
-        self.stream = _stream_log(args) if self.type == "stream" else None
+        self.stream = StreamLog(args) if self.type == "stream" else None
         # The policy and operator policy that apply (see policies.py); the
         # settings below are read only from what they and the arguments decide.
         self.policy: Policy | None = None
@@ -104,6 +103,8 @@ class Queue:
         RabbitMQ; paged messages count towards a new length limit.
         """
         self.policy, self.operator_policy = policy, operator
+        if self.stream is not None:
+            self.stream.configure(self.arguments, effective_definition(policy, operator))
         settings = queue_settings(self.arguments, policy, operator)
         if settings == self.settings:
             return False
@@ -292,12 +293,6 @@ class Queue:
                 if can_take(consumer):
                     return consumer
         return None
-
-
-def _stream_log(args: dict) -> StreamLog:
-    age = _str_arg(args, "x-max-age")
-    segment_bytes = _int_arg(args, "x-stream-max-segment-size-bytes")
-    return StreamLog(segment_bytes, None if age is None else age_seconds(age))
 
 
 def _int_arg(args: dict, name: str) -> int | None:

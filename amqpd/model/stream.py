@@ -61,15 +61,28 @@ class Cursor:
 
 
 class StreamLog:
-    def __init__(self, segment_bytes: int | None, max_age: int | None) -> None:
-        self.segment_bytes = DEFAULT_SEGMENT_BYTES if segment_bytes is None else segment_bytes
-        self.max_age = max_age  # seconds
+    def __init__(self, arguments: dict) -> None:
+        self.segment_bytes = DEFAULT_SEGMENT_BYTES
+        self.max_age: int | None = None  # seconds
+        self.configure(arguments, {})
         self.segments: deque[Segment] = deque()
         self.bytes = 0  # body bytes of every message in the log
         self.next_offset = 0
         self.tail: deque[StreamEntry] = deque()
         self.bounded = False  # the store keeps the log: memory keeps only the tail
         self._open = False  # the newest segment takes more messages
+
+    def configure(self, arguments: dict, policy: dict) -> None:
+        """Segment size and x-max-age from the arguments and the effective policy
+        definition: the smaller of the two where both set one, as in RabbitMQ."""
+        ages = [age_seconds(v) for v in (arguments.get("x-max-age"), policy.get("max-age"))
+                if isinstance(v, str)]  # fmt: skip
+        ages = [age for age in ages if age is not None]
+        self.max_age = min(ages) if ages else None
+        sizes = [v for v in (arguments.get("x-stream-max-segment-size-bytes"),
+                             policy.get("stream-max-segment-size-bytes"))
+                 if isinstance(v, int) and not isinstance(v, bool)]  # fmt: skip
+        self.segment_bytes = min(sizes) if sizes else DEFAULT_SEGMENT_BYTES
 
     @property
     def first_offset(self) -> int:
