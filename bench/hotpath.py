@@ -54,6 +54,7 @@ from amqpd.wire.events import (
 
 PROTOCOL_HEADER = b"AMQP\x00\x00\x09\x01"
 QUEUE = "hotpath"
+TRACE_QUEUE = "hotpath-trace"  # --trace: where the firehose's copies go
 RECEIVE_SIZE = 65536  # what the shell's reader takes from a socket at a time
 MAX_OUTPUT = 4 * 1024 * 1024  # the shell's default max_connection_output
 FRAME_HEAD = struct.Struct(">BHI")
@@ -246,6 +247,20 @@ def ack_bytes(tag: int, multiple: bool) -> bytes:
     return FRAME_HEAD.pack(1, 1, len(payload)) + payload + b"\xce"
 
 
+def start_tracing(broker: Broker, consumer: Peer, now: float) -> None:
+    """The firehose on, its copies kept by a queue that holds the last 1,000 of them."""
+    broker.set_tracing("/", True)
+    expect(
+        consumer.call(
+            now,
+            commands.Queue.Declare(queue=TRACE_QUEUE, arguments={"x-max-length": 1000}),
+            commands.Queue.Bind(queue=TRACE_QUEUE, exchange="amq.rabbitmq.trace", routing_key="#"),
+        ),
+        commands.Queue.DeclareOk,
+        commands.Queue.BindOk,
+    )
+
+
 def run(
     messages: int,
     size: int = 128,
@@ -254,6 +269,7 @@ def run(
     confirms: bool = False,
     batch: int = 100,
     window: int = 1000,
+    trace: bool = False,
     meter: Meter | None = None,
 ) -> Result:
     """Publish, deliver and ack ``messages``; checks that each went through once."""
@@ -276,6 +292,8 @@ def run(
     )
     if confirms:
         expect(publisher.call(now(), commands.Confirm.Select()), commands.Confirm.SelectOk)
+    if trace:
+        start_tracing(broker, consumer, now())
     one = publish_bytes(size)
     result = Result(messages)
     confirmed = Tally(messages)
@@ -412,6 +430,7 @@ def main() -> None:
     parser.add_argument("--confirms", action="store_true", help="publisher confirms")
     parser.add_argument("--batch", type=int, default=100, help="publishes fed at a time")
     parser.add_argument("--window", type=int, default=1000, help="most messages unacked")
+    parser.add_argument("--trace", action="store_true", help="the firehose tracer on")
     parser.add_argument("--profile-messages", type=int, default=10_000, help="profiled pass")
     parser.add_argument("--profile", metavar="FILE", help="write the profiled pass's pstats")
     args = parser.parse_args()
@@ -426,11 +445,13 @@ def main() -> None:
         confirms=args.confirms,
         batch=args.batch,
         window=args.window,
+        trace=args.trace,
     )
     acks = "one ack per delivery" if args.ack_every == 1 else f"multiple-ack every {args.ack_every}"
     print(
         f"hotpath: {args.messages:,} messages of {args.size} bytes, prefetch {args.prefetch}, "
-        f"{acks}, confirms {'on' if args.confirms else 'off'}; "
+        f"{acks}, confirms {'on' if args.confirms else 'off'}"
+        f"{', firehose tracer on' if args.trace else ''}; "
         f"Python {platform.python_version()}",
         flush=True,
     )
