@@ -264,3 +264,19 @@ def test_a_vhost_made_again_under_a_traced_name_traces(api_target):
     finally:
         api.put(target, {"tracing": False})
         api.delete(target)
+
+
+def test_the_apis_publish_and_get_are_traced(traced):
+    api, vhost = traced.api, traced.vhost
+    assert api.put(path("queues", vhost, "apiq"), {"durable": False}).status == 201
+    body = {"properties": {}, "routing_key": "apiq", "payload": "x", "payload_encoding": "string"}
+    assert api.post(path("exchanges", vhost, "amq.default", "publish"), body).json == {
+        "routed": True
+    }
+    get = {"count": 1, "ackmode": "ack_requeue_false", "encoding": "auto"}
+    assert api.post(path("queues", vhost, "apiq", "get"), get).status == 200
+    for key in ("publish.", "deliver.apiq"):
+        got, body, headers = traced.next_trace()
+        found = {name: value for name, _, value in headers}
+        # The connection is RabbitMQ's internal one for the API (a pid), not compared.
+        assert (got, body, found["channel"], found["user"]) == (key, b"x", 1, "guest")

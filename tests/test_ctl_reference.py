@@ -137,10 +137,7 @@ def test_list_queues_json_formatter_as_rabbitmqctl(brokers):
 
 def test_list_exchanges_matches_rabbitmqctl(brokers):
     items = ("name", "type", "durable", "auto_delete", "internal", "arguments", "policy")
-    # amq.rabbitmq.trace is the firehose's exchange, which amqpd does not have (yet)
-    compare(
-        brokers, 2, "list_exchanges", "-p", VHOST, *items, drop=frozenset({"amq.rabbitmq.trace"})
-    )
+    compare(brokers, 2, "list_exchanges", "-p", VHOST, *items)
 
 
 def test_list_bindings_matches_rabbitmqctl(brokers):

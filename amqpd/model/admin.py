@@ -17,6 +17,7 @@ from amqpd.model.channel import ChannelModel
 from amqpd.model.context import SessionState
 from amqpd.model.message import Message
 from amqpd.model.permissions import queue_limit_reached
+from amqpd.model.queue import Entry, Queue
 from amqpd.model.routing import route, routing_keys
 from amqpd.model.vhost import VirtualHost
 from amqpd.wire import properties as props_codec
@@ -49,6 +50,10 @@ ACKMODES = {
     "reject_requeue_false": "reject",
 }
 BASIC_CLASS = 60
+
+
+# The channel RabbitMQ's management API publishes and gets on (the firehose names it).
+API_CHANNEL = 1
 
 
 class _ApiSession:
@@ -211,11 +216,11 @@ class Admin:
                 break
         return waits
 
-    def get(self, vhost: str, name: str, count: int, ackmode: str) -> Outcome:
+    def get(self, vhost: str, name: str, count: int, ackmode: str, user: str = "") -> Outcome:
         """Take up to ``count`` messages, as basic.get would, then settle them all
         by ``ackmode``: requeued (redelivered, in their order), acked, or rejected
         (dead-lettered). Paged messages are reached once ``page_in_for_get`` has
-        had them read back."""
+        had them read back. ``user`` takes them (the firehose names it)."""
         settle = ACKMODES[ackmode]
 
         def get() -> Outcome:
@@ -224,15 +229,7 @@ class Admin:
             v.check_exclusive(queue, None)
             dispatcher = self.broker.dispatcher
             dispatcher.touch(queue)
-            taken, got = [], []
-            while len(taken) < count:
-                dispatcher.expire_head(queue, strict=True)
-                entry = queue.pop()
-                if entry is None:
-                    break
-                dispatcher.expire_head(queue, strict=True)
-                taken.append(entry)
-                got.append(Got(entry.message, entry.redelivered, queue.message_count))
+            taken, got = self._take(v, queue, count, user)
             if settle == "requeue":
                 for entry in taken:
                     if entry.stored:
@@ -248,6 +245,27 @@ class Admin:
 
         return self._run(get)
 
+    def _take(
+        self, vhost: VirtualHost, queue: Queue, count: int, user: str
+    ) -> tuple[list[Entry], list[Got]]:
+        """Up to ``count`` entries off the head, expired ones dead-lettered on the
+        way; each is a delivery the firehose copies, as RabbitMQ's API gets are."""
+        dispatcher = self.broker.dispatcher
+        channel = ChannelModel(_ApiSession(user, vhost.name), API_CHANNEL)
+        taken: list[Entry] = []
+        got: list[Got] = []
+        while len(taken) < count:
+            dispatcher.expire_head(queue, strict=True)
+            entry = queue.pop()
+            if entry is None:
+                break
+            dispatcher.expire_head(queue, strict=True)
+            if vhost.tracing:
+                dispatcher.trace_delivery(queue, entry, channel)
+            taken.append(entry)
+            got.append(Got(entry.message, entry.redelivered, queue.message_count))
+        return taken, got
+
     def publish(
         self, vhost: str, exchange: str, routing_key: str, properties: dict, body: bytes,
         user: str,
@@ -260,7 +278,7 @@ class Admin:
             v = self._vhost(vhost)
             session = _ApiSession(user, vhost)
             state = SessionState(session, v)
-            channel = ChannelModel(session, 0)
+            channel = ChannelModel(session, API_CHANNEL)
             header = ContentHeader(BASIC_CLASS, len(body), props_codec.encode(properties))
             method = _Publish(exchange, routing_key)
             x, message = publishing.check_and_build(self.broker, state, channel, method,

@@ -72,7 +72,7 @@ async def get(ctx: ManagementContext, request: Request) -> list:
 
     def take() -> Outcome:
         try:
-            return ctx.admin.get(vhost, name, count, ackmode)
+            return ctx.admin.get(vhost, name, count, ackmode, request.user.name)
         except AMQPError as err:
             raise _get_fault(err) from None
 
