@@ -280,3 +280,17 @@ def test_the_apis_publish_and_get_are_traced(traced):
         found = {name: value for name, _, value in headers}
         # The connection is RabbitMQ's internal one for the API (a pid), not compared.
         assert (got, body, found["channel"], found["user"]) == (key, b"x", 1, "guest")
+
+
+def test_a_quorum_queues_deliveries_show_their_delivery_count(traced):
+    declare = C.Queue.Declare(queue="qq", durable=True, arguments={"x-queue-type": "quorum"})
+    traced.client.call_ok(1, declare, C.Queue.DeclareOk)
+    typed.publish(traced.client, 1, b"m", "", "qq")
+    assert traced.next_trace()[0] == "publish."
+    for count in (0, 1):
+        got = wait_for(lambda: typed.get(traced.client, 1, "qq", no_ack=False), what="qq's message")
+        counted = [("headers", "F", [("x-delivery-count", "l", count)])]
+        assert traced.next_trace() == (
+            "deliver.qq", b"m", deliver_headers(traced, "", ["qq"], counted, count),
+        )  # fmt: skip
+        traced.client.send(1, C.Basic.Reject(delivery_tag=got[0].delivery_tag, requeue=True))

@@ -261,7 +261,7 @@ class Admin:
                 break
             dispatcher.expire_head(queue, strict=True)
             if vhost.tracing:
-                dispatcher.trace_delivery(queue, entry, channel)
+                dispatcher.trace_delivery(queue, entry, channel, get=True)
             taken.append(entry)
             got.append(Got(entry.message, entry.redelivered, queue.message_count))
         return taken, got

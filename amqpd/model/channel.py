@@ -169,8 +169,13 @@ class ChannelModel:
 
 def with_delivery_count(message: Message, count: int) -> ContentHeader:
     """The header of a quorum-queue delivery, reporting how often it came back."""
+    return counted(message, count).header
+
+
+def counted(message: Message, count: int) -> Message:
+    """The message as a quorum queue delivers it, with its x-delivery-count."""
     props = dict(message.props)
     headers = dict(props.get("headers") or {})
     headers["x-delivery-count"] = ("l", count)
     props["headers"] = headers
-    return message.with_properties(props).header
+    return message.with_properties(props)

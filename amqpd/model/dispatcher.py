@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from amqpd.model import deadletter, stream_readers
-from amqpd.model.channel import ChannelModel
+from amqpd.model.channel import ChannelModel, counted
 from amqpd.model.counters import Counters
 from amqpd.model.exchange import TRACE_EXCHANGE
 from amqpd.model.journal import Journal
@@ -176,10 +176,16 @@ class Dispatcher:
         for queue in route(vhost, vhost.exchanges[TRACE_EXCHANGE], copy):
             self.enqueue(queue, copy)
 
-    def trace_delivery(self, queue: Queue, entry: Entry, channel: ChannelModel) -> None:
-        """The copy of a basic.deliver or basic.get-ok, for a vhost that traces."""
+    def trace_delivery(
+        self, queue: Queue, entry: Entry, channel: ChannelModel, get: bool = False
+    ) -> None:
+        """The copy of a basic.deliver or basic.get-ok (``get``), for a vhost that
+        traces; a quorum queue's shows the x-delivery-count the delivery carried."""
         session = channel.session
-        copy = self.tracer.delivered(entry.message, queue.name, entry.redelivered, queue.vhost,
+        message = entry.message
+        if queue.is_quorum and (get or entry.delivery_count):
+            message = counted(message, entry.delivery_count)
+        copy = self.tracer.delivered(message, queue.name, entry.redelivered, queue.vhost,
                                      session.name, channel.number, session.user)  # fmt: skip
         self.trace(self.vhosts[queue.vhost], copy)
 

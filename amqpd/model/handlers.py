@@ -171,7 +171,7 @@ def basic_get(
     dispatcher.expire_head(queue, strict=True)  # message_count is what is left after it
     channel.get(queue, entry, m.no_ack, ctx.now)
     if state.vhost.tracing:
-        dispatcher.trace_delivery(queue, entry, channel)
+        dispatcher.trace_delivery(queue, entry, channel, get=True)
     _count_get(dispatcher.counters, queue.is_quorum, m.no_ack, entry.redelivered)
     if entry.stored:
         ctx.journal.delivered(queue, entry, m.no_ack)
