@@ -294,3 +294,24 @@ def test_a_quorum_queues_deliveries_show_their_delivery_count(traced):
             "deliver.qq", b"m", deliver_headers(traced, "", ["qq"], counted, count),
         )  # fmt: skip
         traced.client.send(1, C.Basic.Reject(delivery_tag=got[0].delivery_tag, requeue=True))
+
+
+def test_a_direct_reply_is_traced_as_routed_to_no_queue_and_never_delivered(traced):
+    requester = traced.connect()
+    consume = C.Basic.Consume(queue="amq.rabbitmq.reply-to", no_ack=True)
+    requester.call_ok(1, consume, C.Basic.ConsumeOk)
+    traced.declare("requests")
+    typed.publish(requester, 1, b"req", "", "requests", reply_to="amq.rabbitmq.reply-to")
+    key, _, headers = traced.next_trace()
+    reply_to = dict((name, value) for name, _, value in headers)["properties"][0]
+    assert key == "publish." and reply_to[0] == "reply_to"  # already the requester's own name
+    assert reply_to[2].startswith("amq.rabbitmq.reply-to.")
+    _, props, _ = wait_for(lambda: typed.get(traced.client, 1, "requests"), what="the request")
+    assert traced.next_trace()[0] == "deliver.requests"
+    typed.publish(traced.client, 1, b"reply", "", props["reply_to"])
+    assert typed.read_message(requester)[3] == b"reply"
+    assert traced.next_trace() == (
+        "publish.", b"reply", publish_headers(traced, "", [props["reply_to"]], [], []),
+    )  # fmt: skip
+    typed.publish(traced.client, 1, b"marker", "", "none")
+    assert traced.next_trace()[:2] == ("publish.", b"marker")  # no deliver. for the reply
