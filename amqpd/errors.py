@@ -96,6 +96,17 @@ class AMQPConnectionError(AMQPError):
     """A hard error: the connection is closed."""
 
 
+class ChannelCrash(AMQPConnectionError):
+    """541 INTERNAL_ERROR naming no method: what a client sees when RabbitMQ's
+    channel process crashes (on content properties that do not decode, say)."""
+
+    def __init__(self) -> None:
+        super().__init__(ReplyCode.INTERNAL_ERROR, "")
+
+    def with_method(self, class_id: int, method_id: int) -> AMQPError:
+        return self
+
+
 class FatalFrameError(AMQPConnectionError):
     """The byte stream can no longer be framed (oversize frame, bad frame end).
 

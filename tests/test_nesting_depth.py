@@ -175,7 +175,7 @@ def test_headers_past_the_limit_close_the_connection_as_malformed_properties(run
         with connect(running_broker) as client:
             publish_with_headers(client, queue, nested_table(depth))
             code, text, class_id, method_id = client.expect_connection_error()
-            assert (code, text, class_id, method_id) == (541, "INTERNAL_ERROR", 60, 40)
+            assert (code, text, class_id, method_id) == (541, "INTERNAL_ERROR", 0, 0)
         publish_with_headers(watcher, queue, nested_table(2), b"after")
         assert wait_get(watcher, dlq)[2] == b"after"  # the only one dead-lettered
         assert typed.get(watcher, 1, dlq) is None

@@ -20,6 +20,7 @@ from pamqp import decode as pdecode
 from pamqp import encode as pencode
 
 from amqpd.wire import fieldtable, properties
+from amqpd.wire.fieldtable import TableError
 
 names = st.text(st.characters(min_codepoint=97, max_codepoint=122), min_size=1, max_size=8)
 leaf = st.one_of(
@@ -166,3 +167,17 @@ def test_headers_nested_beyond_the_stack_are_a_table_error():
     raw = b"\x20\x00" + table  # flags: only headers
     with pytest.raises(fieldtable.TableError):
         properties.decode(raw)
+
+
+def test_check_refuses_what_does_not_decode_and_remembers_what_does(monkeypatch):
+    monkeypatch.setattr(properties, "_CHECKED", set())
+    monkeypatch.setattr(properties, "_CHECKED_MAX", 2)
+    for bad in (b"", b"\x80", b"\x00\x01\x00\x00", b"\x80\x00\x05ab", b"\x80\x00\x01azz"):
+        with pytest.raises(TableError):
+            properties.check(bad)
+    assert properties._CHECKED == set()
+    properties.check(b"\x80\x00\x01a")
+    properties.check(b"\x10\x00\x02")
+    assert properties._CHECKED == {b"\x80\x00\x01a", b"\x10\x00\x02"}
+    properties.check(b"\x10\x00\x01")  # full: forgets the rest, stays bounded
+    assert properties._CHECKED == {b"\x10\x00\x01"}

@@ -7,7 +7,7 @@ properties the broker acts on (expiration, priority, CC) are read, once, by
 
 from __future__ import annotations
 
-from amqpd.errors import AMQPConnectionError, ChannelError, ReplyCode
+from amqpd.errors import ChannelCrash, ChannelError, ReplyCode
 from amqpd.model.queue_args import MAX_TTL
 from amqpd.wire import properties as props_codec
 from amqpd.wire.codec import ContentHeader
@@ -161,8 +161,17 @@ def decode_properties(raw: bytes) -> dict:
     try:
         return props_codec.decode(raw)
     except TableError:
-        # RabbitMQ's channel fails on properties it cannot decode.
-        raise AMQPConnectionError(ReplyCode.INTERNAL_ERROR, "") from None
+        # RabbitMQ's channel crashes on properties it cannot decode.
+        raise ChannelCrash() from None
+
+
+def check_properties(raw: bytes) -> None:
+    """Properties the broker need not read must still decode, as RabbitMQ
+    decodes every publish's."""
+    try:
+        props_codec.check(raw)
+    except TableError:
+        raise ChannelCrash() from None
 
 
 def freeze(value: object) -> object:

@@ -19,6 +19,7 @@ from amqpd.model.delayed import delay_of
 from amqpd.model.exchange import Exchange
 from amqpd.model.message import (
     Message,
+    check_properties,
     needs_properties,
     parse_expiration,
     priority_of,
@@ -63,6 +64,8 @@ def check_and_build(
     raw = header.raw_properties
     if needs_properties(raw):
         _apply_properties(ctx, state, channel, message)
+    elif raw != b"\x00\x00":
+        check_properties(raw)
     if len(raw) > 2 and raw[0] & 0x10:  # delivery_mode is set
         _check_delivery_mode(raw)
     return exchange, message

@@ -54,6 +54,9 @@ def decode_method(payload: bytes) -> Method:
         _unmarshal_exact(method, args)
     except UnicodeDecodeError:
         raise AMQPConnectionError(ReplyCode.FRAME_ERROR, "Malformed UTF-8 in shortstr") from None
+    except fieldtable.MalformedTable as err:
+        # RabbitMQ's reader dies on a table that fits its length but not its contents.
+        raise DropConnection(f"malformed field table in {cls.name}: {err}") from None
     except (
         struct.error,
         ValueError,
@@ -165,7 +168,7 @@ class ContentHeader:
 
     @classmethod
     def parse(cls, payload: bytes) -> ContentHeader:
-        if len(payload) < _HEADER_FIXED.size + 2:
+        if len(payload) < _HEADER_FIXED.size:  # short properties fail when decoded
             raise AMQPConnectionError(
                 ReplyCode.FRAME_ERROR, frame_error_text(FRAME_HEADER, payload, "unknown_frame")
             )

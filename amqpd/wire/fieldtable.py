@@ -53,13 +53,22 @@ class TableError(ValueError):
     """The bytes are not a well-formed field table."""
 
 
+class TooDeep(TableError):
+    """Tables or arrays nested deeper than MAX_DEPTH."""
+
+
+class MalformedTable(TableError):
+    """A table whose length fits the data but whose contents do not decode (an
+    unknown type letter, a value cut short): RabbitMQ's reader crashes on it."""
+
+
 def decode_table(data: bytes, pos: int = 0, depth: int = 1) -> tuple[dict[str, Field], int]:
     """A table with its 4-byte length at ``pos``; returns (table, end position).
 
     ``depth`` is the table's nesting level (1 for a method's or a header's own
     table); anything nested deeper than MAX_DEPTH is a TableError."""
     if depth > MAX_DEPTH:
-        raise TableError(f"field tables nested deeper than {MAX_DEPTH} levels")
+        raise TooDeep(f"field tables nested deeper than {MAX_DEPTH} levels")
     if pos + 4 > len(data):
         raise TableError("truncated table length")
     (size,) = _U32.unpack_from(data, pos)
@@ -67,6 +76,17 @@ def decode_table(data: bytes, pos: int = 0, depth: int = 1) -> tuple[dict[str, F
     end = pos + size
     if end > len(data):
         raise TableError("truncated table")
+    if depth > 1:
+        return _decode_entries(data, pos, end, depth), end
+    try:
+        return _decode_entries(data, pos, end, depth), end
+    except TooDeep:
+        raise
+    except (TableError, struct.error, IndexError) as err:
+        raise MalformedTable(str(err)) from err
+
+
+def _decode_entries(data: bytes, pos: int, end: int, depth: int) -> dict[str, Field]:
     table: dict[str, Field] = {}
     while pos < end:
         klen = data[pos]
@@ -76,7 +96,7 @@ def decode_table(data: bytes, pos: int = 0, depth: int = 1) -> tuple[dict[str, F
         table.setdefault(key, value)  # the first of duplicate keys wins, as in RabbitMQ
     if pos != end:
         raise TableError("table overruns its length")
-    return table, end
+    return table
 
 
 def decode_value(
@@ -121,7 +141,7 @@ def _decode_sized(kind: str, data: bytes, pos: int, depth: int) -> tuple[Field, 
 
 def _decode_array(data: bytes, pos: int, depth: int) -> tuple[Field, int]:
     if depth > MAX_DEPTH:
-        raise TableError(f"field tables nested deeper than {MAX_DEPTH} levels")
+        raise TooDeep(f"field tables nested deeper than {MAX_DEPTH} levels")
     (size,) = _U32.unpack_from(data, pos)
     pos += 4
     end = pos + size
@@ -232,7 +252,7 @@ def _infer(value: object, depth: int) -> Field:
     same nesting bound as tables read off the wire."""
     if isinstance(value, dict | list | tuple):
         if depth + 1 > MAX_DEPTH:
-            raise TableError(f"field tables nested deeper than {MAX_DEPTH} levels")
+            raise TooDeep(f"field tables nested deeper than {MAX_DEPTH} levels")
         if isinstance(value, dict):
             return ("F", {key: _infer(item, depth + 1) for key, item in value.items()})
         return ("A", [_infer(item, depth + 1) for item in value])

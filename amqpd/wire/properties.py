@@ -42,8 +42,8 @@ def decode(raw: bytes) -> dict[str, object]:
     try:
         (flags,) = _U16.unpack_from(raw, 0)
         pos = 2
-        while raw[pos - 1] & 1:  # continuation flag words: none are defined in 0-9-1
-            pos += 2
+        if flags & 1:  # a continuation word: RabbitMQ decodes none (0-9-1 defines no more)
+            raise TableError("property flags continue")
         props: dict[str, object] = {}
         for bit, (name, kind) in zip(range(15, 1, -1), FIELDS, strict=True):
             if not flags & (1 << bit):
@@ -65,6 +65,22 @@ def decode(raw: bytes) -> dict[str, object]:
         return props
     except (IndexError, struct.error) as err:
         raise TableError("truncated properties") from err
+
+
+# Property bytes already found to decode: a publisher usually sends the same
+# ones again and again, so checking them again costs a set lookup. Bounded.
+_CHECKED: set[bytes] = set()
+_CHECKED_MAX = 1024
+
+
+def check(raw: bytes) -> None:
+    """Raise TableError unless ``raw`` decodes, without keeping what it decodes to."""
+    if raw in _CHECKED:
+        return
+    decode(raw)
+    if len(_CHECKED) >= _CHECKED_MAX:
+        _CHECKED.clear()
+    _CHECKED.add(raw)
 
 
 def encode(props: dict[str, object]) -> bytes:
