@@ -6,7 +6,7 @@ from pamqp import frame as pframe
 from pamqp import header as pheader
 from pamqp.body import ContentBody
 
-from conformance.helpers import consume, nothing_pending, publish, unique
+from conformance.helpers import consume, nothing_pending, publish, unique, wait_for
 
 
 def channel_close_of(client, channel=1):
@@ -288,4 +288,24 @@ def test_message_over_the_maximum_size_is_refused(ch):
         "PRECONDITION_FAILED - message size 134217729 is larger than configured max size 134217728",
         60,
         40,
+    )
+
+
+def test_recover_async_requeues_without_a_reply(ch):
+    ch.publish(1, b"again", routing_key=ch.queue)
+    first = wait_for(lambda: ch.basic_get(1, ch.queue, no_ack=False), 5, "the message")
+    assert first[0].redelivered is False
+    ch.send(1, commands.Basic.RecoverAsync(requeue=True))
+    # No recover-ok: the next frame is the get-ok of the message, now redelivered.
+    method, _, body = ch.basic_get(1, ch.queue, no_ack=True)
+    assert (method.redelivered, body) == (True, b"again")
+
+
+def test_recover_async_without_requeue_is_not_implemented(ch):
+    ch.send(1, commands.Basic.RecoverAsync(requeue=False))
+    assert ch.expect_connection_error(timeout=10) == (
+        540,
+        "NOT_IMPLEMENTED - requeue=false",
+        60,
+        100,
     )

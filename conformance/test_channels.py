@@ -221,3 +221,9 @@ def test_commands_behind_a_connection_error_are_not_run(lab):
         404,
         f"NOT_FOUND - no queue '{queue}' in vhost '/'",
     )
+
+
+def test_channel_open_with_an_out_of_band_value(opened):
+    # The reserved out-of-band field is ignored, whatever it holds.
+    opened.send_raw(raw_frame(1, 2, b"\x00\x14\x00\x0a\x03abc"))
+    assert opened.read_raw_frame() == (1, 2, b"\x00\x14\x00\x0b\x00\x00\x00\x00")
