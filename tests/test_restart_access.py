@@ -101,3 +101,22 @@ def test_a_deleted_default_user_is_not_created_again(tmp_path):
         assert [u["name"] for u in api.get("/api/users").json] == ["admin2"]
     finally:
         broker.kill()
+
+
+def test_tracing_is_off_after_a_restart(tmp_path):
+    """RabbitMQ keeps which vhosts trace in memory only: a node starts untraced."""
+    broker = ProcessBroker(tmp_path / "data", tmp_path / "logs")
+    broker.start()
+    try:
+        api = _api(broker)
+        assert api.put(path("vhosts", "traced"), {"tracing": True}).status == 201
+        assert api.put(path("vhosts", "/"), {"tracing": True}).status == 204
+        assert api.get(path("vhosts", "traced")).json["tracing"] is True
+        _restart(broker, "graceful")
+        api = _api(broker)
+        assert {v["name"]: v["tracing"] for v in api.get("/api/vhosts").json} == {
+            "/": False,
+            "traced": False,
+        }
+    finally:
+        broker.kill()
