@@ -315,3 +315,24 @@ def test_a_direct_reply_is_traced_as_routed_to_no_queue_and_never_delivered(trac
     )  # fmt: skip
     typed.publish(traced.client, 1, b"marker", "", "none")
     assert traced.next_trace()[:2] == ("publish.", b"marker")  # no deliver. for the reply
+
+
+def test_a_dead_lettered_message_is_delivered_as_its_dead_letter_exchange_sent_it(traced):
+    traced.declare("dlq", exchange="amq.direct", key="dead")
+    dead = {"x-dead-letter-exchange": "amq.direct", "x-dead-letter-routing-key": "dead"}
+    traced.client.call_ok(1, C.Queue.Declare(queue="src", exclusive=True, arguments=dead),
+                          C.Queue.DeclareOk)  # fmt: skip
+    typed.publish(traced.client, 1, b"m", "", "src")
+    assert traced.next_trace()[0] == "publish."
+    got = wait_for(lambda: typed.get(traced.client, 1, "src", no_ack=False), what="src's message")
+    assert traced.next_trace()[0] == "deliver.src"
+    traced.client.send(1, C.Basic.Reject(delivery_tag=got[0].delivery_tag, requeue=False))
+    wait_for(lambda: typed.get(traced.client, 1, "dlq"), what="the dead-lettered message")
+    key, body, headers = traced.next_trace()  # no publish. for the dead-lettering itself
+    found = {name: value for name, _, value in headers}
+    assert (key, body, found["exchange_name"], found["routing_keys"]) == (
+        "deliver.dlq", b"m", "amq.direct", [("S", "dead")],
+    )  # fmt: skip
+    assert [name for name, _, _ in found["properties"][0][2]] == [
+        "x-death", "x-first-death-exchange", "x-first-death-queue", "x-first-death-reason",
+    ]  # fmt: skip
