@@ -87,3 +87,29 @@ def test_a_policy_applies_to_a_stream_only_with_keys_streams_have(
             assert (shown["policy"], shown["effective_policy_definition"]) == (None, {})
     finally:
         api.delete(path("policies", "/", policy))
+
+
+def test_a_stream_cannot_be_purged_or_got_from_through_the_api(api, api_target, stream_name):
+    declared = {"durable": True, "arguments": {"x-queue-type": "stream"}}
+    assert api.put(path("queues", "/", stream_name), declared).status == 201
+    where = f"queue '{stream_name}' in vhost '/'"
+    body = {"count": 1, "ackmode": "ack_requeue_true", "encoding": "auto"}
+    answer = api.post(path("queues", "/", stream_name, "get"), body)
+    assert (answer.status, answer.json) == (400, {
+        "error": "bad_request",
+        "reason": f"540 basic.get not supported by stream queues {where}",
+    })  # fmt: skip
+    answer = api.delete(path("queues", "/", stream_name, "contents"))
+    assert (answer.status, answer.json) == (400, {
+        "error": "bad_request",
+        "reason": f"queue.purge not supported by stream queues {where}",
+    })  # fmt: skip
+
+
+def test_a_stream_declared_through_the_api_follows_the_same_rules(api, stream_name):
+    answer = api.put(path("queues", "/", stream_name),
+                     {"durable": False, "arguments": {"x-queue-type": "stream"}})  # fmt: skip
+    assert (answer.status, answer.json) == (400, {
+        "error": "bad_request",
+        "reason": f"invalid property 'non-durable' for queue '{stream_name}' in vhost '/'",
+    })  # fmt: skip

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from amqpd.errors import ChannelError, ReplyCode
 from amqpd.model import publish as publishing
+from amqpd.model import stream_readers
 from amqpd.model.broker import Broker
 from amqpd.model.channel import ChannelModel
 from amqpd.model.context import SessionState
@@ -159,6 +160,8 @@ class Admin:
     def purge_queue(self, vhost: str, name: str) -> Outcome:
         def purge() -> Outcome:
             queue = self._vhost(vhost).queue(name)
+            if queue.stream is not None:
+                raise stream_readers.not_supported("queue.purge", queue)
             count = queue.message_count
             self.broker.journal.purged(queue, *queue.purge())
             return Outcome(count=count)
@@ -227,6 +230,8 @@ class Admin:
             v = self._vhost(vhost)
             queue = v.queue(name)
             v.check_exclusive(queue, None)
+            if queue.stream is not None:
+                raise stream_readers.not_supported("basic.get", queue)
             dispatcher = self.broker.dispatcher
             dispatcher.touch(queue)
             taken, got = self._take(v, queue, count, user)

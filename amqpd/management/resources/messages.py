@@ -92,6 +92,8 @@ async def _page_in(ctx: ManagementContext, vhost: str, name: str, count: int) ->
 def _get_fault(err: AMQPError) -> HTTPError:
     if err.code == ReplyCode.NOT_FOUND:
         return HTTPError(404, "not_found", f"NOT_FOUND - {err.detail}")
+    if err.code == ReplyCode.NOT_IMPLEMENTED:  # a stream: RabbitMQ's reason carries the code
+        return HTTPError(400, "bad_request", f"{int(err.code)} {err.detail}")
     return amqp_fault(err)
 
 
