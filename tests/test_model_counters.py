@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pamqp import commands
 
-from tests.model_world import World, declare, send
+from tests.model_world import World, args, declare, send
 
 
 def test_publish_route_deliver_ack_and_confirm_are_counted():
@@ -27,9 +27,24 @@ def test_publish_route_deliver_ack_and_confirm_are_counted():
     assert counters.published_to_queues == 3
     assert counters.unroutable_dropped == 1
     assert counters.unroutable_returned == 1
-    assert counters.delivered_consume_manual_ack == (4, 0)  # 3, then the requeued one again
-    assert counters.redelivered == (1, 0)
-    assert counters.acknowledged == (1, 0)
+    assert counters.delivered_consume_manual_ack == (4, 0, 0)  # 3, then the requeued one again
+    assert counters.redelivered == (1, 0, 0)
+    assert counters.acknowledged == (1, 0, 0)
+
+
+def test_stream_deliveries_and_acks_count_as_the_stream_type():
+    world = World()
+    session = world.session()
+    declare(session, "s", durable=True, **{"x-queue-type": "stream"})
+    send(session, key="s")
+    send(session, key="s")
+    session.do(1, commands.Basic.Qos(prefetch_count=10))
+    consume = commands.Basic.Consume(queue="s", arguments=args(**{"x-stream-offset": "first"}))
+    session.do(1, consume)
+    session.do(1, commands.Basic.Ack(delivery_tag=1))
+    counters = world.model.counters.snapshot()
+    assert counters.delivered_consume_manual_ack == (0, 0, 2)
+    assert counters.acknowledged == (0, 0, 1)
 
 
 def test_basic_get_is_counted_by_ack_mode_and_queue_type():
@@ -43,9 +58,9 @@ def test_basic_get_is_counted_by_ack_mode_and_queue_type():
     session.do(1, commands.Basic.Get(queue="qq", no_ack=False))
     session.do(1, commands.Basic.Get(queue="q"))
     counters = world.model.counters.snapshot()
-    assert counters.delivered_get_auto_ack == (1, 0)
-    assert counters.delivered_get_manual_ack == (0, 1)
-    assert counters.get_empty == (1, 0)
+    assert counters.delivered_get_auto_ack == (1, 0, 0)
+    assert counters.delivered_get_manual_ack == (0, 1, 0)
+    assert counters.get_empty == (1, 0, 0)
 
 
 def test_connections_channels_and_queues_come_and_go():

@@ -213,10 +213,9 @@ def _channel_counters(scrape: Scrape) -> list[Metric]:
 # ---- rabbitmq_global_* ---------------------------------------------------------------
 
 
-def _by_type(name: str, values: tuple[int, int]) -> Metric:
-    counts = (*values, 0)  # amqpd has no streams
+def _by_type(name: str, values: tuple[int, int, int]) -> Metric:
     return Metric(name, [({**PROTOCOL, "queue_type": kind}, count)
-                         for kind, count in zip(QUEUE_TYPES, counts, strict=True)])  # fmt: skip
+                         for kind, count in zip(QUEUE_TYPES, values, strict=True)])  # fmt: skip
 
 
 def _global(scrape: Scrape) -> list[Metric]:
@@ -224,7 +223,7 @@ def _global(scrape: Scrape) -> list[Metric]:
     g = "rabbitmq_global_"
     delivered = [c.delivered_consume_auto_ack, c.delivered_consume_manual_ack,
                  c.delivered_get_auto_ack, c.delivered_get_manual_ack]  # fmt: skip
-    total = (sum(v[0] for v in delivered), sum(v[1] for v in delivered))
+    total = tuple(sum(v[kind] for v in delivered) for kind in range(3))
     return [
         Metric(g + "consumers", [(PROTOCOL, scrape.consumers)]),
         _by_type(g + "messages_acknowledged_total", c.acknowledged),

@@ -4,8 +4,9 @@ rabbitmq_prometheus builds every family when it is scraped, from stats the
 broker already keeps; the hot path only bumps global counters. These are
 those counters: plain integers bumped where a message is received, routed,
 delivered, acknowledged or confirmed, and where connections, channels and
-queues come and go. Per-queue-type totals are two-element lists indexed by
-``queue.is_quorum`` (0: classic, 1: quorum), so a bump is one index and one add.
+queues come and go. Per-queue-type totals are three-element lists indexed by
+``queue.is_quorum`` (0: classic, 1: quorum) or ``STREAM`` (2), so a bump is one
+index and one add.
 """
 
 from __future__ import annotations
@@ -22,6 +23,15 @@ BY_QUEUE_TYPE = (
     "acknowledged",
     "get_empty",
 )
+
+
+STREAM = 2  # the index of stream queues' totals
+_TYPE_INDEX = {"quorum": 1, "stream": STREAM}
+
+
+def type_index(queue_type: str) -> int:
+    """Where a queue type's totals are in a per-type list."""
+    return _TYPE_INDEX.get(queue_type, 0)
 
 
 class Counters:
@@ -48,7 +58,7 @@ class Counters:
 
     def __init__(self) -> None:
         for name in self.__slots__:
-            setattr(self, name, [0, 0] if name in BY_QUEUE_TYPE else 0)
+            setattr(self, name, [0, 0, 0] if name in BY_QUEUE_TYPE else 0)
         # (reason, is_quorum, has a dead-letter exchange) -> messages
         self.dead_lettered: dict[tuple[str, bool, bool], int] = {}
 
@@ -67,7 +77,7 @@ class Counters:
 
 @dataclass(frozen=True)
 class CountersSnapshot:
-    """The counters at one moment (tuples of (classic, quorum) where kept per type)."""
+    """The counters at one moment (tuples of (classic, quorum, stream) where kept per type)."""
 
     received: int
     received_confirm: int
@@ -84,10 +94,10 @@ class CountersSnapshot:
     queues_created: int
     queues_deleted: int
     dead_lettered: dict
-    delivered_consume_auto_ack: tuple[int, int]
-    delivered_consume_manual_ack: tuple[int, int]
-    delivered_get_auto_ack: tuple[int, int]
-    delivered_get_manual_ack: tuple[int, int]
-    redelivered: tuple[int, int]
-    acknowledged: tuple[int, int]
-    get_empty: tuple[int, int]
+    delivered_consume_auto_ack: tuple[int, int, int]
+    delivered_consume_manual_ack: tuple[int, int, int]
+    delivered_get_auto_ack: tuple[int, int, int]
+    delivered_get_manual_ack: tuple[int, int, int]
+    redelivered: tuple[int, int, int]
+    acknowledged: tuple[int, int, int]
+    get_empty: tuple[int, int, int]

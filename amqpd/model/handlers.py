@@ -17,7 +17,7 @@ from amqpd.model import names, publish, stream_readers
 from amqpd.model.channel import ChannelModel, Consumer, Unacked
 from amqpd.model.confirms import Confirms
 from amqpd.model.context import BrokerContext, SessionState
-from amqpd.model.counters import Counters
+from amqpd.model.counters import Counters, type_index
 from amqpd.model.errors import WaitForStore
 from amqpd.model.method_support import (
     allowed,
@@ -266,7 +266,7 @@ def _apply_settlement(
             ctx.dispatcher.requeue(queue, unacked.entry)
         elif requeue is None:
             ctx.journal.remove(queue, unacked.entry)  # acknowledged
-            acknowledged[queue.type == "quorum"] += 1
+            acknowledged[type_index(queue.type)] += 1
         else:
             rejected.setdefault(queue, []).append(unacked.entry)
     for queue, entries in rejected.items():

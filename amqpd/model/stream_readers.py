@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from amqpd.errors import AMQPConnectionError, ChannelError, ReplyCode
 from amqpd.model.channel import ChannelModel, Consumer
-from amqpd.model.counters import Counters
+from amqpd.model.counters import STREAM, Counters
 from amqpd.model.journal import Journal, StreamRead
 from amqpd.model.message import Message
 from amqpd.model.queue import Entry, Queue
@@ -67,7 +67,7 @@ def _serve(
         channel.deliver(consumer, delivered, now)
         if traced is not None:
             traced(queue, delivered, channel)
-        counters.delivered_consume_manual_ack[False] += 1
+        counters.delivered_consume_manual_ack[STREAM] += 1
 
 
 def _next(queue: Queue, cursor: Cursor, journal: Journal) -> StreamEntry | None:
