@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pamqp import commands
 from pamqp.base import Frame as Method
 
-from amqpd.errors import AMQPConnectionError, ChannelError, ReplyCode
+from amqpd.errors import AMQPConnectionError, ChannelCrash, ChannelError, ReplyCode
 from amqpd.model import names, publish, stream_readers
 from amqpd.model.channel import ChannelModel, Consumer, Unacked
 from amqpd.model.confirms import Confirms
@@ -288,6 +288,8 @@ def basic_recover(
 ) -> Reply:
     if not command.method.requeue:
         raise AMQPConnectionError(ReplyCode.NOT_IMPLEMENTED, "requeue=false")
+    if any(unacked.queue.stream is not None for unacked in channel.unacked.values()):
+        raise ChannelCrash()  # RabbitMQ 3.10's channel crashes requeueing stream deliveries
     queues = set()
     for unacked in channel.settle_all():
         ctx.dispatcher.requeue(unacked.queue, unacked.entry)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from amqpd.errors import ChannelError, ReplyCode
+from amqpd.errors import ChannelCrash, ChannelError, ReplyCode
 from amqpd.model.arguments import type_name
 
 MAX_TTL = 315360000000  # ten years in ms, RabbitMQ's bound for TTLs and expiry
@@ -97,7 +97,10 @@ def age_seconds(text: str) -> int | None:
 def _max_age(value: object, letter: str | None, args: dict) -> str | None:
     if not _is_text(value):
         return f"{{unacceptable_type,{type_name(value, letter)}}}"
-    return None if age_seconds(_text(value)) is not None else "invalid_max_age"
+    text = _text(value)
+    if not text[:1].isdigit():  # RabbitMQ 3.10's parser crashes on these ("", "-1s", "h")
+        raise ChannelCrash()
+    return None if age_seconds(text) is not None else "invalid_max_age"
 
 
 # Every argument RabbitMQ knows, in the order it checks them.

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
-from amqpd.errors import AMQPConnectionError, ChannelError, ReplyCode
+from amqpd.errors import ChannelCrash, ChannelError, ReplyCode
 from amqpd.model.arguments import type_name
 from amqpd.model.message import Message
 from amqpd.model.queue_args import age_seconds
@@ -215,8 +215,8 @@ def parse_offset(value: object, letter: str | None, where: str) -> tuple[str, fl
                     f'{{invalid_stream_offset_arg,{{{type_name(value, letter)},<<"{text}">>}}}}',
                 )
             return ("age", age)
-    # RabbitMQ 3.10's consumer crashes on any other value: the connection goes.
-    raise AMQPConnectionError(ReplyCode.INTERNAL_ERROR, "")
+    # RabbitMQ 3.10's channel crashes on any other value: the connection goes.
+    raise ChannelCrash()
 
 
 def _seconds(value: object) -> float:
