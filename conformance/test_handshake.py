@@ -1,9 +1,11 @@
 """The connection handshake, byte for byte as a raw client sees it."""
 
+import struct
+
 import pytest
 from pamqp import commands
 
-from conformance.rawclient import PROTOCOL_HEADER
+from conformance.rawclient import PROTOCOL_HEADER, raw_frame
 
 RABBITMQ_CAPABILITIES = {
     "publisher_confirms",
@@ -208,3 +210,97 @@ def test_connection_methods_out_of_turn_while_running(opened, method):
         "CHANNEL_ERROR - unexpected method in connection state running",
         *divmod(method.index, 0x10000),
     )
+
+
+# ---- AMQP 0-8 ------------------------------------------------------------------------------
+
+AMQP_0_8_HEADERS = [b"AMQP\x01\x01\x08\x00", b"AMQP\x01\x01\x09\x01"]
+
+
+def short(text: bytes) -> bytes:
+    return bytes((len(text),)) + text
+
+
+def method_0_8(channel: int, class_id: int, method_id: int, arguments: bytes = b"") -> bytes:
+    return raw_frame(1, channel, struct.pack(">HH", class_id, method_id) + arguments)
+
+
+def connect_0_8(raw, broker, header=AMQP_0_8_HEADERS[0], vhost=None):
+    """A 0-8 handshake up to connection.open; returns the frame answering it."""
+    raw.send_raw(header)
+    raw.expect(commands.Connection.Start)
+    response = f"\0{broker.user}\0{broker.password}".encode()
+    start_ok = b"\0\0\0\0" + short(b"PLAIN") + struct.pack(">I", len(response)) + response
+    raw.send_raw(method_0_8(0, 10, 11, start_ok + short(b"en_US")))
+    _, tune = raw.expect(commands.Connection.Tune)
+    raw.send_raw(method_0_8(0, 10, 31, struct.pack(">HIH", tune.channel_max, tune.frame_max, 0)))
+    vhost = (broker.vhost if vhost is None else vhost).encode()
+    raw.send_raw(method_0_8(0, 10, 40, short(vhost) + short(b"") + b"\0"))
+    return raw.read_raw_frame()
+
+
+@pytest.mark.parametrize("header", AMQP_0_8_HEADERS)
+def test_a_0_8_header_gets_a_0_8_start(raw, header):
+    raw.send_raw(header)
+    _, start = raw.expect(commands.Connection.Start)
+    assert (start.version_major, start.version_minor) == (8, 0)
+    assert start.server_properties["capabilities"] == {}
+    assert start.server_properties["product"] == "RabbitMQ"
+    assert start.mechanisms.split() == ["PLAIN", "AMQPLAIN"]
+
+
+@pytest.mark.parametrize("header", AMQP_0_8_HEADERS)
+def test_a_0_8_session(raw, broker, header):
+    assert connect_0_8(raw, broker, header) == (1, 0, b"\x00\x0a\x00\x29\x00")
+    raw.send_raw(method_0_8(1, 20, 10, short(b"")))
+    assert raw.read_raw_frame() == (1, 1, b"\x00\x14\x00\x0b")  # channel.open-ok has no field
+    raw.send(1, commands.Queue.Declare(queue="", exclusive=True))
+    _, declared = raw.expect(commands.Queue.DeclareOk)
+    raw.publish(1, b"old", routing_key=declared.queue)
+    got, _, body = raw.basic_get(1, declared.queue)
+    assert (got.message_count, body) == (0, b"old")
+    raw.send(1, commands.Queue.Declare(queue="amqpd-no-such-queue-0-8", passive=True))
+    close = raw.expect_channel_close(1)
+    assert (close.reply_code, close.class_id, close.method_id) == (404, 50, 10)
+    raw.send(1, commands.Channel.CloseOk())
+    # connection.close and close-ok are methods 60 and 61 in 0-8.
+    raw.send_raw(method_0_8(0, 10, 60, b"\x00\xc8" + short(b"bye") + b"\0\0\0\0"))
+    assert raw.read_raw_frame() == (1, 0, b"\x00\x0a\x00\x3d")
+
+
+def test_a_0_8_close_from_the_broker_is_method_60(raw, broker):
+    kind, channel, payload = connect_0_8(raw, broker, vhost="amqpd-no-such-vhost-0-8")
+    text = b"NOT_ALLOWED - vhost amqpd-no-such-vhost-0-8 not found"
+    assert (kind, channel) == (1, 0)
+    assert payload == b"\x00\x0a\x00\x3c\x02\x12" + short(text) + b"\x00\x0a\x00\x28"
+
+
+RUNNING = b"CHANNEL_ERROR - unexpected method in connection state running"
+EXCHANGE_BIND = b"\0\0" + short(b"amq.direct") + short(b"amq.fanout") + short(b"") + bytes(5)
+OUT_OF_PLACE_0_8 = {
+    "redirect": ((10, 50), 0, short(b"") + short(b""), (504, RUNNING, 10, 50)),
+    "close-ok out of turn": ((10, 61), 0, b"", (504, RUNNING, 10, 61)),
+    "update-secret": ((10, 70), 0, b"\0\0\0\0" + short(b""), None),  # 0-9-1's, unknown
+    "confirm.select": ((85, 10), 1, b"\0", None),
+    "basic.nack": ((60, 120), 1, bytes(9), None),
+    "exchange.bind": ((40, 30), 1, EXCHANGE_BIND, None),
+}
+
+
+@pytest.mark.parametrize(
+    "ids, channel, arguments, error", OUT_OF_PLACE_0_8.values(), ids=OUT_OF_PLACE_0_8
+)
+def test_0_8_methods_out_of_place_or_unknown(raw, broker, ids, channel, arguments, error):
+    connect_0_8(raw, broker)
+    raw.send_raw(method_0_8(1, 20, 10, short(b"")))
+    raw.read_raw_frame()
+    raw.send_raw(method_0_8(channel, *ids, arguments))
+    if error is None:
+        _, before_eof = raw.closed_within(10)
+        assert before_eof == b""
+        return
+    code, text, class_id, method_id = error
+    close = (
+        struct.pack(">HHH", 10, 60, code) + short(text) + struct.pack(">HH", class_id, method_id)
+    )
+    assert raw.read_raw_frame() == (1, 0, close)

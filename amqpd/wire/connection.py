@@ -40,7 +40,7 @@ from amqpd.errors import (
     FatalFrameError,
     ReplyCode,
 )
-from amqpd.wire import fastpath
+from amqpd.wire import amqp08, fastpath
 from amqpd.wire.channel import Channel, ChannelState
 from amqpd.wire.codec import ContentHeader, decode_method, encode_method, method_ids
 from amqpd.wire.erlang import frame_error_text, octets_snippet
@@ -98,6 +98,7 @@ class Connection(Handshake):
         self.user: str | None = None
         self.vhost: str | None = None
         self.client_properties: dict = {}
+        self.amqp08 = False  # the client asked for AMQP 0-8 (see wire.amqp08)
         self.close_reason: str | None = None
         self._opened = False
         self._released = False
@@ -204,6 +205,9 @@ class Connection(Handshake):
     # ---- what the broker asks of the connection -----------------------------------
 
     def send_method(self, channel: int, method: Method) -> None:
+        if self.amqp08 and (data := amqp08.encode(channel, method)) is not None:
+            self._write(data)
+            return
         self._write(encode_method(channel, method))
 
     def send_content(
@@ -243,7 +247,7 @@ class Connection(Handshake):
         if self._told_blocked or self.state is not State.OPEN:
             return
         capabilities = self.client_properties.get("capabilities") or {}
-        if capabilities.get("connection.blocked"):
+        if capabilities.get("connection.blocked") and not self.amqp08:
             self.send_method(0, commands.Connection.Blocked(reason=reason))
             self._told_blocked = True
 
@@ -380,13 +384,15 @@ class Connection(Handshake):
                 ReplyCode.UNEXPECTED_FRAME, f"type {raw.type}, {octets_snippet(raw.payload)}"
             )
         else:
+            if self.amqp08 and raw.type == FRAME_METHOD:
+                amqp08.check_channel_method(raw.payload)
             self._handle_channel_frame(raw)
 
     def _handle_while_closing(self, raw: RawFrame) -> None:
         if raw.channel != 0 or raw.type != FRAME_METHOD:
             return
         try:
-            method = decode_method(raw.payload)
+            method = decode_method(self._channel_zero_payload(raw))
         except (AMQPError, DropConnection):
             return
         if isinstance(method, commands.Connection.Close):
@@ -405,14 +411,21 @@ class Connection(Handshake):
             raise AMQPConnectionError(
                 ReplyCode.UNEXPECTED_FRAME, f"type {raw.type}, {octets_snippet(raw.payload)}"
             )
+        payload = self._channel_zero_payload(raw)
         try:
-            method = decode_method(raw.payload)
+            method = decode_method(payload)
         except AMQPError as err:
             # RabbitMQ's reader decodes channel 0 itself and reports any failure as a crash.
             if self.state in SILENT:
                 raise
             raise AMQPConnectionError(ReplyCode.INTERNAL_ERROR, "") from err
         self._handle_connection_method(method)
+
+    def _channel_zero_payload(self, raw: RawFrame) -> bytes:
+        """A connection method's payload, with 0-9-1's method ids when the client speaks 0-8."""
+        if self.amqp08:
+            return amqp08.inbound(raw.payload, self.state.value)
+        return raw.payload
 
     def _handle_connection_method(self, method: Method) -> None:
         state = self.state

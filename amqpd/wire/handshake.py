@@ -17,13 +17,13 @@ from pamqp.base import Frame as Method
 
 from amqpd import defaults
 from amqpd.errors import AMQPConnectionError, ReplyCode
-from amqpd.wire import auth
+from amqpd.wire import amqp08, auth
 from amqpd.wire.events import ConnectionOpened
 from amqpd.wire.frames import FRAME_MIN_SIZE, FrameReader
 from amqpd.wire.state import State
 
 PROTOCOL_HEADER = b"AMQP\x00\x00\x09\x01"
-# RabbitMQ also takes the AMQP 0-9 header for 0-9-1.
+# RabbitMQ also takes the AMQP 0-9 header for 0-9-1 (and speaks 0-8: see amqp08).
 ACCEPTED_HEADERS = frozenset({PROTOCOL_HEADER, b"AMQP\x01\x01\x00\x09"})
 # The longest wait for connection.close-ok, and the wait when heartbeats are off.
 MAX_CLOSE_WAIT = 30.0
@@ -83,6 +83,7 @@ class Handshake:
     user: str | None
     vhost: str | None
     client_properties: dict
+    amqp08: bool
     frame_max: int
     channel_max: int
     heartbeat: int
@@ -112,18 +113,24 @@ class Handshake:
         self._header += data[:need]
         if len(self._header) < len(PROTOCOL_HEADER):
             return b""
-        if bytes(self._header) not in ACCEPTED_HEADERS:
+        header = bytes(self._header)
+        self.amqp08 = header in amqp08.HEADERS
+        if header not in ACCEPTED_HEADERS and not self.amqp08:
             # AMQP 0-9-1 4.2.2: answer with the header we speak, then close.
             self._write(PROTOCOL_HEADER)
-            self._terminate(f"unsupported protocol header {bytes(self._header)!r}")
+            self._terminate(f"unsupported protocol header {header!r}")
             return b""
         self._move(State.AWAIT_START_OK)
+        properties = self.settings.server_properties
+        if self.amqp08:  # RabbitMQ offers a 0-8 client no capabilities
+            properties = {**properties, "capabilities": {}}
+        major, minor = amqp08.VERSION if self.amqp08 else (0, 9)
         self.send_method(
             0,
             commands.Connection.Start(
-                version_major=0,
-                version_minor=9,
-                server_properties=self.settings.server_properties,
+                version_major=major,
+                version_minor=minor,
+                server_properties=properties,
                 mechanisms=" ".join(auth.MECHANISMS),
                 locales="en_US",
             ),
