@@ -302,6 +302,8 @@ def test_quorum_queue_cannot_be_server_named(lab, durable):
         ([("x-dead-letter-strategy", "S", "at-least-once")], None, None),
         ([("x-quorum-initial-group-size", "I", 3)], None, None),
         ([("x-queue-leader-locator", "S", "balanced")], None, None),
+        ([("x-queue-leader-locator", "S", "random")], None, None),  # 3.10 keeps the old names
+        ([("x-queue-leader-locator", "S", "least-leaders")], None, None),
         ([("x-max-length", "I", 10), ("x-max-length-bytes", "I", 1000)], None, None),
         ([("x-foo", "S", "bar")], None, None),
         ([("x-delivery-limit", "I", -1)], None, None),  # not validated at all

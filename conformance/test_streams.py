@@ -174,6 +174,9 @@ ACCEPTED = [
     ("x-initial-cluster-size", "l", 5),
     ("x-queue-leader-locator", "S", "client-local"),
     ("x-queue-leader-locator", "S", "balanced"),
+    ("x-queue-leader-locator", "S", "random"),
+    ("x-queue-leader-locator", "S", "least-leaders"),
+    ("x-stream-max-segment-size-bytes", "l", 3_000_000_000),
     ("x-consumer-timeout", "l", 1000),
 ]
 
@@ -199,6 +202,10 @@ INVALID = [
     (("x-stream-max-segment-size-bytes", "l", -1), "{value_negative,-1}"),
     (("x-initial-cluster-size", "l", 0), "{value_zero,0}"),
     (("x-initial-cluster-size", "S", "5"), '"expected integer, got longstr"'),
+    (("x-queue-leader-locator", "S", "foo"), "invalid_queue_locator_arg"),
+    (("x-queue-leader-locator", "S", "Balanced"), "invalid_queue_locator_arg"),
+    (("x-queue-leader-locator", "l", 1), "{unacceptable_type,long}"),
+    (("x-queue-leader-locator", "x", b"balanced"), "{unacceptable_type,binary}"),
 ]
 
 
@@ -209,6 +216,20 @@ def test_a_stream_checks_its_arguments(lab, field, reason):
     assert declare_error(client, name, STREAM, field, durable=True) == (
         406, f"PRECONDITION_FAILED - invalid arg '{field[0]}' for {where(name)}: {reason}", 50, 10,
     )  # fmt: skip
+
+
+def test_a_segment_is_at_most_three_billion_bytes(lab):
+    # Checked after every argument: another argument's fault is reported first.
+    client = lab.connect()
+    too_big = ("x-stream-max-segment-size-bytes", "l", 3_000_000_001)
+    assert declare_error(client, lab.queue(), STREAM, too_big, durable=True) == (
+        406, "PRECONDITION_FAILED - Exceeded max value for x-stream-max-segment-size-bytes",
+        50, 10,
+    )  # fmt: skip
+    client.open_channel(1)
+    name = lab.queue()
+    assert declare_error(client, name, STREAM, too_big, ("x-max-age", "S", "1x"),
+                         durable=True)[1].endswith("invalid_max_age")  # fmt: skip
 
 
 @pytest.mark.parametrize("value", ["", "-1s", "h"])

@@ -123,7 +123,8 @@ CHECKS: list[tuple[str, Check]] = [
     ("x-single-active-consumer", _boolean),
     ("x-delivery-limit", _any),
     ("x-quorum-initial-group-size", _ranged(False)),
-    ("x-queue-leader-locator", _enum(("client-local", "balanced"),
+    # RabbitMQ 3.10 still takes the older names random and least-leaders.
+    ("x-queue-leader-locator", _enum(("client-local", "balanced", "random", "least-leaders"),
                                      lambda v: "invalid_queue_locator_arg")),
     ("x-max-age", _max_age),
     ("x-stream-max-segment-size-bytes", _ranged(True)),
@@ -144,8 +145,7 @@ UNSUPPORTED = {
                "x-overflow", "x-queue-mode", "x-queue-version", "x-single-active-consumer",
                "x-delivery-limit", "x-quorum-initial-group-size"),
 }  # fmt: skip
-# A stream takes any leader locator (RabbitMQ 3.10 checks the value for quorum queues only).
-TYPE_CHECKS = {"stream": {"x-queue-leader-locator": _any}}
+MAX_SEGMENT_BYTES = 3_000_000_000  # RabbitMQ's bound for x-stream-max-segment-size-bytes
 TYPE_MODULES = {
     "classic": "rabbit_classic_queue",
     "quorum": "rabbit_quorum_queue",
@@ -180,10 +180,8 @@ def check_new_queue(
             f"Cannot declare a server-named queue for type {TYPE_MODULES[kind]}",
         )
     unsupported = UNSUPPORTED[kind]
-    overrides = TYPE_CHECKS.get(kind, {})
     for arg, check in CHECKS:
         if arg in arguments and arg not in unsupported:
-            check = overrides.get(arg, check)
             reason = check(arguments[arg], types.get(arg), arguments)
             if reason:
                 return _invalid(arg, where, reason)
@@ -193,9 +191,19 @@ def check_new_queue(
                 ReplyCode.PRECONDITION_FAILED,
                 f"invalid arg '{arg}' {where} of queue type {TYPE_MODULES[kind]}",
             )
+    if kind == "stream" and _segment_too_big(arguments):
+        return ChannelError(
+            ReplyCode.PRECONDITION_FAILED,
+            "Exceeded max value for x-stream-max-segment-size-bytes",
+        )
     if kind != "classic":  # quorum queues and streams: durable, shared, kept
         return _check_quorum_properties(where, durable, exclusive, auto_delete)
     return None
+
+
+def _segment_too_big(arguments: dict) -> bool:
+    size = arguments.get("x-stream-max-segment-size-bytes")
+    return isinstance(size, int) and size > MAX_SEGMENT_BYTES
 
 
 def _invalid(arg: str, where: str, reason: str) -> ChannelError:
