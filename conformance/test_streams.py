@@ -287,7 +287,7 @@ def test_declare_ok_and_delete_ok_count_no_messages(lab):
     assert count(client, name) == 0
     ok = declare(client, name, STREAM, durable=True)
     assert (ok.message_count, ok.consumer_count) == (0, 0)
-    deleted = client.call_ok(1, C.Queue.Delete(queue=name), C.Queue.DeleteOk)
+    deleted = client.call_ok(1, C.Queue.Delete(queue=name, if_empty=True), C.Queue.DeleteOk)
     assert deleted.message_count == 0
 
 
