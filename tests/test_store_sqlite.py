@@ -522,6 +522,22 @@ def test_space_is_given_back_as_a_deep_queue_drains(opened, data_dir):
     assert not Path(f"{database}-wal").exists() or Path(f"{database}-wal").stat().st_size == 0
 
 
+def test_a_draining_backlog_is_not_moved_to_give_space_back(opened, data_dir):
+    """While much is still live, freed pages are kept for reuse: an incremental
+    vacuum would copy the live backlog at the end of the file into them."""
+    store, _ = opened()
+    declare_queues(store, 1)
+    body = os.urandom(1024)
+    for start in range(0, 40_000, 1000):
+        store.apply(puts(*(message(1, s, body=body) for s in range(start, start + 1000))))
+    database = data_dir / FILE_NAME
+    full_db = database.stat().st_size
+    for start in range(0, 20_000, 250):
+        store.apply(Batch(removes={(1, s) for s in range(start, start + 250)}))
+    assert database.stat().st_size >= full_db  # not one page given back
+    assert seqs(store, 1, 19_999, 2) == [20_000, 20_001]
+
+
 def test_messages_of_a_queue_that_is_gone_are_dropped_at_open(opened, caplog):
     store, _ = opened()
     declare_queues(store, 1)

@@ -13,6 +13,7 @@ held sessions that waited for it), after logging it.
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Callable
 
 import trio
@@ -27,6 +28,7 @@ log = logging.getLogger("amqpd.store")
 # Message bytes the next batch may gather while one is being written; past
 # this, connections are not read from until the store catches up.
 BACKLOG_LIMIT = 16 * 1024 * 1024
+SWITCH_INTERVAL = 0.0005  # seconds a thread holds the GIL while another waits for it
 
 
 class StoreRunner:
@@ -49,6 +51,11 @@ class StoreRunner:
 
     def open(self, progress: recovery.Progress | None = None) -> recovery.Recovered:
         """Recover the broker's durable state (before any client connects)."""
+        # The worker thread steps SQLite a row at a time and gives up the GIL at
+        # each row; at the default 5 ms switch interval, taking it back from a
+        # busy event loop starved deep queues' page reads (a drain ran at 35k
+        # msg/s instead of 48k).
+        sys.setswitchinterval(SWITCH_INTERVAL)
         snapshot = self.store.open()
         return recovery.restore(self.broker, snapshot, self.store.read_messages, progress)
 

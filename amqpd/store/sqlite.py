@@ -50,7 +50,8 @@ SCHEMA_VERSION = 1
 # looking after every so many removals.
 VACUUM_FREE_PAGES = 4096
 VACUUM_CHECK_EVERY = 4096  # messages removed
-VACUUM_LIVE_RATIO = 3  # while running, only once free pages outnumber live ones this much
+VACUUM_MOVE_PAGES = 4096  # ... and at most this many are live (they would be moved)
+VACUUM_STEP_PAGES = 16384  # pages given back at one look
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value) WITHOUT ROWID;
@@ -279,20 +280,21 @@ class SQLiteStore:
         self._removed += len(batch.removes) + bulk * VACUUM_CHECK_EVERY
         if self._removed >= VACUUM_CHECK_EVERY:
             self._removed = 0
-            self._give_back_space(draining=True)
+            self._give_back_space()
 
-    def _give_back_space(self, draining: bool = False) -> None:
+    def _give_back_space(self) -> None:
         free = self._db.execute("PRAGMA freelist_count").fetchone()[0]
-        if draining:
-            # While queues drain their live pages sit at the end of the file: an
-            # incremental vacuum would move them into the freed ones, copying the
-            # backlog as often as it runs. Wait until little is live.
-            live = self._db.execute("PRAGMA page_count").fetchone()[0] - free
-            if free < VACUUM_LIVE_RATIO * live:
-                return
-        if free >= VACUUM_FREE_PAGES:
-            # executescript steps the pragma to the end (execute frees one page).
-            self._db.executescript(f"PRAGMA incremental_vacuum({free});")
+        if free < VACUUM_FREE_PAGES:
+            return
+        # An incremental vacuum moves the live pages at the end of the file into
+        # the free ones: while a deep queue drains that is its whole backlog,
+        # copied in one stall (45 s for 250,000 x 1 KiB). Wait until little is live.
+        live = self._db.execute("PRAGMA page_count").fetchone()[0] - free
+        if live <= VACUUM_MOVE_PAGES:
+            # executescript steps the pragma to the end (execute frees one page);
+            # a bounded step, so a page read waiting behind it is not held long.
+            count = min(free, VACUUM_STEP_PAGES)
+            self._db.executescript(f"PRAGMA incremental_vacuum({count});")
 
     def read_messages(
         self, queue: int, from_seq: int, limit: int | None, priority: int | None = None
