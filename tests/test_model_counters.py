@@ -38,6 +38,7 @@ def test_stream_deliveries_and_acks_count_as_the_stream_type():
     declare(session, "s", durable=True, **{"x-queue-type": "stream"})
     send(session, key="s")
     send(session, key="s")
+    world.settle()
     session.do(1, commands.Basic.Qos(prefetch_count=10))
     consume = commands.Basic.Consume(queue="s", arguments=args(**{"x-stream-offset": "first"}))
     session.do(1, consume)

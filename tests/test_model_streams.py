@@ -103,6 +103,7 @@ def test_prefetch_paces_a_stream_consumer(world):
     declare_stream(publisher)
     for i in range(5):
         send(publisher, b"%d" % i, key="s")
+    world.settle()
     reader = consumer(world, prefetch=2)
     assert reader.bodies() == [b"0", b"1"]
     reader.do(1, commands.Basic.Ack(delivery_tag=1))
@@ -122,10 +123,21 @@ def test_confirms_wait_for_the_log_to_be_written(world):
     assert stored_offsets(world, queue_id) == [0]
 
 
+def test_consumers_get_a_message_once_the_log_is_written(world):
+    publisher = world.session()
+    declare_stream(publisher)
+    reader = consumer(world)
+    send(publisher, b"a", key="s")
+    assert reader.bodies() == []  # not yet on disk: as RabbitMQ, only committed ones
+    world.commit()
+    assert reader.bodies() == [b"a"]
+
+
 def test_a_closed_channel_leaves_the_log_alone(world):
     publisher = world.session()
     declare_stream(publisher)
     send(publisher, b"a", key="s")
+    world.settle()
     reader = consumer(world)
     assert reader.bodies() == [b"a"]
     world.model.channel_closed(reader, 1)
@@ -166,10 +178,12 @@ def test_a_cursor_behind_retention_moves_to_the_oldest_message(world):
     declare_stream(publisher, **{"x-stream-max-segment-size-bytes": 10,
                                  "x-max-length-bytes": 30})  # fmt: skip
     send(publisher, b"%010d" % 0, key="s")
+    world.settle()
     reader = consumer(world, prefetch=1)
     assert reader.bodies() == [b"%010d" % 0]
     for i in range(1, 10):
         send(publisher, b"%010d" % i, key="s")
+    world.settle()
     first = log_of(world).first_offset
     assert first > 1
     reader.do(1, commands.Basic.Ack(delivery_tag=1))
@@ -234,6 +248,7 @@ def test_a_traced_vhost_copies_stream_deliveries_to_the_firehose(world):
                                         routing_key="deliver.#"))  # fmt: skip
     world.model.vhosts["/"].tracing = True
     send(publisher, b"a", key="s")
+    world.settle()
     reader = consumer(world)
     assert reader.bodies() == [b"a"]
     assert world.model.vhosts["/"].queues["trace"].message_count == 1

@@ -335,6 +335,9 @@ class Broker:
         """A batch is on disk: keep its promises; returns the sessions to resume."""
         self.tick()
         self.journal.written_up_to(commit.number)
+        for queue, offset in commit.stream_written.items():
+            stream_readers.written(queue, offset)
+            self.queue_changed(queue)
         for channel, seq in commit.confirms:
             if not channel.closed and channel.confirms is not None:
                 self.confirm(channel, seq)

@@ -92,6 +92,8 @@ class Commit:
     held: list[Session] = field(default_factory=list)  # sessions to resume
     pages: list[PageRequest] = field(default_factory=list)
     stream_reads: list[StreamRead] = field(default_factory=list)
+    # A stream's messages below this offset are in the batch: consumers may have them.
+    stream_written: dict[Queue, int] = field(default_factory=dict)
 
 
 class Journal:
@@ -312,6 +314,7 @@ class Journal:
         if qid is None:
             return
         message = entry.message
+        self._commit.stream_written[queue] = entry.offset + 1
         self._durable().stream_puts.append(
             StreamRecord(qid, entry.offset, segment, entry.timestamp,
                          message.exchange, message.routing_key, message.header.raw_properties,

@@ -70,6 +70,9 @@ class StreamLog:
         self.next_offset = 0
         self.tail: deque[StreamEntry] = deque()
         self.bounded = False  # the store keeps the log: memory keeps only the tail
+        # Consumers get messages below this offset: those the store has written (all
+        # of them when there is no store), as RabbitMQ delivers only committed ones.
+        self.readable = 0
         self._open = False  # the newest segment takes more messages
 
     def configure(self, arguments: dict, policy: dict) -> None:
@@ -107,6 +110,8 @@ class StreamLog:
         last.bytes += message.size
         self.bytes += message.size
         self.next_offset += 1
+        if not self.bounded:
+            self.readable = self.next_offset
         self.tail.append(entry)
         if self.bounded and len(self.tail) > TAIL:
             self.tail.popleft()
@@ -146,7 +151,7 @@ class StreamLog:
         """The log as the store kept it: its segments and its newest messages."""
         self.segments = deque(segments)
         self.bytes = sum(segment.bytes for segment in segments)
-        self.next_offset = next_offset
+        self.next_offset = self.readable = next_offset
         self.tail = deque(tail[-TAIL:] if self.bounded else tail)
         self._open = bool(segments) and segments[-1].bytes < self.segment_bytes
 

@@ -79,12 +79,18 @@ def _next(queue: Queue, cursor: Cursor, journal: Journal) -> StreamEntry | None:
         read.popleft()
     if read:
         return read.popleft()
-    if cursor.offset >= log.next_offset:
+    if cursor.offset >= log.readable:  # nothing more, or not yet written
         return None
     entry = log.entry(cursor.offset)
     if entry is None and not cursor.reading:
         journal.request_stream_read(queue, cursor, READ_BATCH)
     return entry
+
+
+def written(queue: Queue, offset: int) -> None:
+    """The store wrote a stream's messages below ``offset``: consumers may have them."""
+    log = queue.stream
+    log.readable = max(log.readable, min(offset, log.next_offset))
 
 
 def read_back(request: StreamRead, entries: list[StreamEntry]) -> None:
