@@ -366,3 +366,14 @@ def test_a_transient_queue_drops_rows_once_read_back_not_at_each_ack(world):
     assert len(s.bodies()) == WINDOW * 2
     assert len(rows(world)) < WINDOW * 3, "what came back into memory left the store"
     assert all(r.seq >= WINDOW * 2 for r in rows(world))
+
+
+def test_the_priority_being_served_reads_ahead_as_far_as_a_fifo_queue(world, monkeypatch):
+    monkeypatch.setattr(ready, "LANE_MIN", 2)  # each of 10 lanes keeps 2, the served one 8
+    s = world.session()
+    declare(s, **{"x-max-priority": 9})
+    counts = publish_priorities(s, [9, 0] * 50)
+    world.settle()
+    lanes = {lane.priority: len(lane) for lane in queue_of(world).lanes()}
+    assert lanes == {9: WINDOW, 0: 2}
+    assert bodies(get_all(world, s)) == expected_order(counts)

@@ -97,8 +97,8 @@ class Dispatcher:
         self._enforce_limits(queue)
         self.timers.schedule((Timer.HEAD_EXPIRY, queue), queue.next_expiry())
         self.schedule_queue_expiry(queue)
-        for lane in queue.page_wanted():
-            self.journal.request_page(queue, lane, lane.window - len(lane))
+        for lane, limit in queue.page_wanted():
+            self.journal.request_page(queue, lane, limit)
 
     def _hand_out(self, queue: Queue) -> None:
         now = self.now

@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from amqpd.model import ready
 from amqpd.model.message import Message
 from amqpd.model.policies import Policy, QueueSettings, effective_definition, queue_settings
 from amqpd.model.ready import PAGE_WINDOW, Entry, Lane, lane_window
@@ -53,6 +54,8 @@ class Queue:
         args = self.arguments
         self.max_priority = _int_arg(args, "x-max-priority") or 0
         self._window = lane_window(self.max_priority + 1)
+        # The lane being served reads ahead as far as a FIFO queue's window.
+        self._head_window = max(self._window, ready.PAGE_WINDOW)
         self._lanes: dict[int, Lane] = {}  # by priority, made as messages come
         self._order: list[Lane] = []  # highest priority first
         self._lane(0)
@@ -173,9 +176,17 @@ class Queue:
             self.bytes += message.size
         return entry
 
-    def page_wanted(self) -> list[Lane]:
-        """Lanes whose window ran low while messages of theirs are paged."""
-        return [lane for lane in self._order if lane.wants_page_in()]
+    def page_wanted(self) -> list[tuple[Lane, int]]:
+        """Lanes whose window ran low while messages of theirs are paged, and
+        how many to read back: the lane the next message comes from reads
+        ahead further, so a priority queue drains in pages as big as a FIFO's."""
+        head = self._head()
+        wanted = []
+        for lane in self._order:
+            window = self._head_window if lane is head else lane.window
+            if lane.wants_page_in(window):
+                wanted.append((lane, window - len(lane)))
+        return wanted
 
     def blocked(self) -> Lane | None:
         """The lane of the next message if that message is paged (read it back first)."""

@@ -103,8 +103,10 @@ class Lane:
         self.owed += 1
         return True
 
-    def wants_page_in(self) -> bool:
-        return bool(self.paged) and not self.paging_in and len(self) < self.window * 3 // 4
+    def wants_page_in(self, window: int) -> bool:
+        """Whether to read back more: messages are paged and fewer than three
+        quarters of ``window`` (this lane's, or more for the lane being served) are here."""
+        return bool(self.paged) and not self.paging_in and len(self) < window * 3 // 4
 
     def page_in(self, records: int, next_seq: int, entries: list[Entry]) -> list[Entry]:
         """``records`` paged messages read back, up to ``next_seq``, of which

@@ -9,8 +9,8 @@ kept; the rest (acks, delivery marks, paged transient messages) commit
 without a sync of their own.
 
 Space: acked messages are deleted; freed pages are reused, and an incremental
-vacuum gives them back to the file system once many are free, so the file
-follows what is queued.
+vacuum gives them back to the file system once many are free and little is
+live (it moves live pages), so the file follows what is queued once drained.
 """
 
 from __future__ import annotations
