@@ -12,6 +12,7 @@ import pytest
 from pamqp import commands
 
 from amqpd.model import ready
+from amqpd.model.admin import Admin
 from amqpd.model.broker import Broker
 from amqpd.model.errors import WaitForStore
 from amqpd.model.policies import parse
@@ -377,3 +378,20 @@ def test_the_priority_being_served_reads_ahead_as_far_as_a_fifo_queue(world, mon
     lanes = {lane.priority: len(lane) for lane in queue_of(world).lanes()}
     assert lanes == {9: WINDOW, 0: 2}
     assert bodies(get_all(world, s)) == expected_order(counts)
+
+
+def test_the_management_get_reaches_paged_messages_of_every_priority(world):
+    s = world.session()
+    declare(s, **{"x-max-priority": 2})
+    counts = publish_priorities(s, [2, 1, 0] * (WINDOW * 3))
+    world.settle()
+    admin = Admin(world.model)
+    wanted = WINDOW * 7  # past the paged part of priority 2, into priority 1's
+    for _ in range(20):
+        if not admin.page_in_for_get("/", "q", wanted):
+            break
+        world.commit()
+    got = admin.get("/", "q", wanted, "ack_requeue_true").got
+    assert [g.message.body for g in got] == expected_order(counts)[:wanted]
+    world.settle()
+    assert bodies(get_all(world, s)) == expected_order(counts)  # requeued, in place
